@@ -1,0 +1,196 @@
+// Package store is costwarden's persistence contract: what is stored, keyed how, with
+// which guarantees. Backends (store/sqlite, store/postgres) implement it and are held
+// to it by one conformance suite (store/storetest).
+//
+// The store is untrusted, as Vault's storage is: every customer-data value it holds
+// is a sealed blob (internal/seal). Keys and indexes are opaque identifiers, blind
+// indexes (HMACs) or timestamps, never names, labels or costs. The store must not
+// import internal/seal or see plaintext customer data.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns (wrapped) so callers can test with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a uniqueness rule or an expected version did not hold.
+	ErrConflict = errors.New("conflict")
+	// ErrSchemaTooNew: the database was written by a newer costwarden.
+	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	// ErrCorrupt: the backend's own integrity check failed.
+	ErrCorrupt = errors.New("database failed its integrity check")
+)
+
+// Store is the whole contract. Consumers should depend on the smaller interfaces.
+type Store interface {
+	Meta
+	Keys
+	Clusters
+	Windows
+	Principals
+	Tokens
+	// Check runs the backend's integrity check (SQLite: PRAGMA quick_check).
+	Check(ctx context.Context) error
+	// SchemaVersion is the applied migration version.
+	SchemaVersion(ctx context.Context) (int, error)
+	Close() error
+}
+
+// Meta is a small key/value area for install-wide, non-customer values
+// (install id, KEK id, bootstrap state). Values are opaque bytes.
+type Meta interface {
+	GetMeta(ctx context.Context, key string) ([]byte, error) // ErrNotFound when absent
+	PutMeta(ctx context.Context, key string, value []byte) error
+	// PutMetaIfAbsent stores value only when key is absent; it reports whether it stored.
+	PutMetaIfAbsent(ctx context.Context, key string, value []byte) (bool, error)
+}
+
+// WrappedKey is one version of a tenant's data key, wrapped by a key-encryption key.
+type WrappedKey struct {
+	Tenant    string
+	Version   uint32
+	KEKID     string // which key-encryption key wrapped it
+	Wrapped   []byte
+	CreatedAt time.Time
+	// State: "active" (encrypts new data), "decrypt" (decrypt only), "destroyed".
+	State string
+	// Uses counts encryptions made with this version (persisted in batches).
+	Uses uint64
+}
+
+// Keys stores tenants' wrapped data keys.
+type Keys interface {
+	ListKeys(ctx context.Context, tenant string) ([]WrappedKey, error)
+	// InsertKey adds a new version; ErrConflict if (tenant, version) exists.
+	InsertKey(ctx context.Context, k WrappedKey) error
+	// UpdateKey replaces state, uses, KEKID and Wrapped of an existing version.
+	UpdateKey(ctx context.Context, k WrappedKey) error
+	// DeleteKeys destroys every key version of a tenant (crypto-shredding).
+	DeleteKeys(ctx context.Context, tenant string) error
+}
+
+// Cluster is a registered cluster. Its name is customer data: NameIndex is a blind
+// index (HMAC of the name) for lookups, Sealed holds the sealed name and settings.
+type Cluster struct {
+	Tenant    string
+	ID        string
+	NameIndex []byte
+	Sealed    []byte
+	CreatedAt time.Time
+}
+
+// Clusters registers clusters.
+type Clusters interface {
+	// EnsureCluster inserts c unless a cluster with the same (Tenant, NameIndex)
+	// exists, and returns the stored one either way.
+	EnsureCluster(ctx context.Context, c Cluster) (Cluster, error)
+	ListClusters(ctx context.Context, tenant string) ([]Cluster, error)
+}
+
+// WindowKey identifies one stored window.
+type WindowKey struct {
+	Tenant     string
+	ClusterID  string
+	Resolution uint8 // cost.Resolution
+	Start      time.Time
+}
+
+// Window is one stored, sealed window.
+type Window struct {
+	WindowKey
+	End       time.Time
+	Partial   bool
+	Blob      []byte
+	UpdatedAt time.Time
+}
+
+// WindowRange selects windows of one tenant and resolution whose Start lies in
+// [From, To). An empty ClusterID means every cluster of the tenant.
+type WindowRange struct {
+	Tenant     string
+	ClusterID  string
+	Resolution uint8
+	From, To   time.Time
+}
+
+// Windows stores sealed cost windows.
+type Windows interface {
+	// PutWindow inserts or replaces the window with the same key (idempotent).
+	PutWindow(ctx context.Context, w Window) error
+	GetWindow(ctx context.Context, k WindowKey) (Window, error)
+	// ScanWindows calls fn for each window in r, ordered by (Start, ClusterID). Stops
+	// at the first error fn returns and returns it.
+	ScanWindows(ctx context.Context, r WindowRange, fn func(Window) error) error
+	// WindowStarts lists the keys (no blobs) in r, ordered like ScanWindows, with
+	// their partial flags: cheap enough to find gaps.
+	WindowStarts(ctx context.Context, r WindowRange) ([]WindowInfo, error)
+	// DeleteWindows removes windows in r and reports how many.
+	DeleteWindows(ctx context.Context, r WindowRange) (int, error)
+}
+
+// WindowInfo is a window's key and flags without its blob.
+type WindowInfo struct {
+	WindowKey
+	End       time.Time
+	Partial   bool
+	UpdatedAt time.Time
+}
+
+// Principal is a user or service account. NameIndex is a blind index of the
+// username; Sealed holds everything personal (name, e-mail, password hash, MFA seed).
+type Principal struct {
+	Tenant    string
+	ID        string
+	Kind      string // "user" or "service"
+	NameIndex []byte
+	State     string // "active", "disabled", "pending"
+	Role      string
+	Sealed    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// Version increments on every update; UpdatePrincipal with a stale Version
+	// returns ErrConflict (optimistic concurrency between replicas and the CLI).
+	Version int64
+}
+
+// Principals stores accounts.
+type Principals interface {
+	// InsertPrincipal returns ErrConflict if the ID or (Tenant, NameIndex) exists.
+	InsertPrincipal(ctx context.Context, p Principal) error
+	GetPrincipal(ctx context.Context, tenant, id string) (Principal, error)
+	GetPrincipalByName(ctx context.Context, tenant string, nameIndex []byte) (Principal, error)
+	ListPrincipals(ctx context.Context, tenant string) ([]Principal, error)
+	// UpdatePrincipal writes p if the stored Version equals p.Version, then bumps it.
+	UpdatePrincipal(ctx context.Context, p Principal) (Principal, error)
+	DeletePrincipal(ctx context.Context, tenant, id string) error
+}
+
+// Token is an API token. Only the SHA-256 of the token is stored.
+type Token struct {
+	ID          string
+	Tenant      string
+	PrincipalID string
+	Hash        []byte // SHA-256 of the secret
+	Sealed      []byte // name, scope (customer data)
+	Role        string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // zero: never (discouraged; doctor flags it)
+	RevokedAt   time.Time // zero: not revoked
+	LastUsedAt  time.Time
+}
+
+// Tokens stores API tokens.
+type Tokens interface {
+	InsertToken(ctx context.Context, t Token) error
+	// GetTokenByHash finds a token by the hash of its secret.
+	GetTokenByHash(ctx context.Context, hash []byte) (Token, error)
+	ListTokens(ctx context.Context, tenant, principalID string) ([]Token, error)
+	RevokeToken(ctx context.Context, tenant, id string, at time.Time) error
+	// RevokePrincipalTokens revokes every token of a principal and reports how many.
+	RevokePrincipalTokens(ctx context.Context, tenant, principalID string, at time.Time) (int, error)
+	TouchToken(ctx context.Context, id string, at time.Time) error
+}
