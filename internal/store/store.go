@@ -56,7 +56,8 @@ type WrappedKey struct {
 	KEKID     string // which key-encryption key wrapped it
 	Wrapped   []byte
 	CreatedAt time.Time
-	// State: "active" (encrypts new data), "decrypt" (decrypt only), "destroyed".
+	// State: "active" (encrypts new data), "decrypt" (decrypt only), "destroyed",
+	// or "index" (version 0: the tenant's blind-index key).
 	State string
 	// Uses counts encryptions made with this version (persisted in batches).
 	Uses uint64
@@ -86,7 +87,8 @@ type Cluster struct {
 // Clusters registers clusters.
 type Clusters interface {
 	// EnsureCluster inserts c unless a cluster with the same (Tenant, NameIndex)
-	// exists, and returns the stored one either way.
+	// exists, and returns the stored one either way. An existing ID with a different
+	// NameIndex is ErrConflict.
 	EnsureCluster(ctx context.Context, c Cluster) (Cluster, error)
 	ListClusters(ctx context.Context, tenant string) ([]Cluster, error)
 }
@@ -109,7 +111,8 @@ type Window struct {
 }
 
 // WindowRange selects windows of one tenant and resolution whose Start lies in
-// [From, To). An empty ClusterID means every cluster of the tenant.
+// [From, To). An empty ClusterID means every cluster of the tenant. A zero From is
+// unbounded below; a zero To selects nothing.
 type WindowRange struct {
 	Tenant     string
 	ClusterID  string
@@ -183,14 +186,21 @@ type Token struct {
 	LastUsedAt  time.Time
 }
 
-// Tokens stores API tokens.
+// Tokens stores API tokens. Tokens die with their principal: deleting a principal
+// deletes its tokens.
 type Tokens interface {
+	// InsertToken returns ErrNotFound when the principal does not exist in the
+	// token's tenant, ErrConflict for a duplicate ID or hash.
 	InsertToken(ctx context.Context, t Token) error
 	// GetTokenByHash finds a token by the hash of its secret.
 	GetTokenByHash(ctx context.Context, hash []byte) (Token, error)
+	// ListTokens lists a principal's tokens (every token of the tenant when
+	// principalID is empty), oldest first.
 	ListTokens(ctx context.Context, tenant, principalID string) ([]Token, error)
+	// RevokeToken is idempotent: the first revocation time is kept.
 	RevokeToken(ctx context.Context, tenant, id string, at time.Time) error
 	// RevokePrincipalTokens revokes every token of a principal and reports how many.
 	RevokePrincipalTokens(ctx context.Context, tenant, principalID string, at time.Time) (int, error)
+	// TouchToken moves LastUsedAt forward (never back).
 	TouchToken(ctx context.Context, id string, at time.Time) error
 }

@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"math"
+
+	"github.com/costwarden/costwarden/internal/store"
+)
+
+// ListKeys returns every key version of tenant, ordered by version.
+func (s *Store) ListKeys(ctx context.Context, tenant string) ([]store.WrappedKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT version, kek_id, wrapped, created_at, state, uses
+		FROM keys WHERE tenant = ? ORDER BY version`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing keys: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.WrappedKey
+	for rows.Next() {
+		k := store.WrappedKey{Tenant: tenant}
+		var created sql.NullInt64
+		var uses int64
+		if err := rows.Scan(&k.Version, &k.KEKID, &k.Wrapped, &created, &k.State, &uses); err != nil {
+			return nil, fmt.Errorf("store: listing keys: %w", classify(err))
+		}
+		k.CreatedAt, k.Uses = fromNanos(created), uint64(uses)
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: listing keys: %w", classify(err))
+	}
+	return out, nil
+}
+
+// InsertKey adds a key version; an existing (tenant, version) is store.ErrConflict.
+func (s *Store) InsertKey(ctx context.Context, k store.WrappedKey) error {
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	if k.Uses > math.MaxInt64 {
+		return fmt.Errorf("store: inserting key %d: uses %d out of range", k.Version, k.Uses)
+	}
+	created, err := timeArg(k.CreatedAt)
+	if err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `INSERT INTO keys (tenant, version, kek_id, wrapped, created_at, state, uses)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, k.Tenant, k.Version, k.KEKID, blobArg(k.Wrapped), created, k.State, int64(k.Uses))
+	if err != nil {
+		return fmt.Errorf("store: inserting key version %d: %w", k.Version, conflictOr(err))
+	}
+	return nil
+}
+
+// UpdateKey replaces the state, uses, KEK id and wrapped bytes of an existing
+// version (store.ErrNotFound if there is none).
+func (s *Store) UpdateKey(ctx context.Context, k store.WrappedKey) error {
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	if k.Uses > math.MaxInt64 {
+		return fmt.Errorf("store: updating key %d: uses %d out of range", k.Version, k.Uses)
+	}
+	res, err := db.ExecContext(ctx, `UPDATE keys SET state = ?, uses = ?, kek_id = ?, wrapped = ?
+		WHERE tenant = ? AND version = ?`, k.State, int64(k.Uses), k.KEKID, blobArg(k.Wrapped), k.Tenant, k.Version)
+	if err != nil {
+		return fmt.Errorf("store: updating key version %d: %w", k.Version, classify(err))
+	}
+	return requireOne(res, "key version %d", k.Version)
+}
+
+// DeleteKeys deletes every key version of tenant (crypto-shredding). Deleted rows
+// are overwritten in their pages (secure_delete); the WAL, which still holds
+// earlier copies of the rows, is then checkpointed and truncated if no reader
+// holds it for more than a moment.
+func (s *Store) DeleteKeys(ctx context.Context, tenant string) error {
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	// Pin the one write connection: the busy timeout is changed around the
+	// checkpoint and must not leak to other statements.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: deleting keys: %w", classify(err))
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "DELETE FROM keys WHERE tenant = ?", tenant); err != nil {
+		return fmt.Errorf("store: deleting keys: %w", classify(err))
+	}
+	// Best effort, as a reader in another process may hold the WAL: wait briefly,
+	// not the full busy timeout. A checkpoint that cannot finish reports it in
+	// its result row; the WAL is then reused and overwritten later.
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 250"); err != nil {
+		return fmt.Errorf("store: deleting keys: %w", classify(err))
+	}
+	var busy, logFrames, checkpointed int
+	cerr := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); err != nil {
+		conn.Raw(func(any) error { return driver.ErrBadConn }) // discard the connection
+		return fmt.Errorf("store: deleting keys: restoring busy timeout: %w", classify(err))
+	}
+	if cerr != nil && !isBusy(cerr) {
+		return fmt.Errorf("store: deleting keys: checkpoint: %w", classify(cerr))
+	}
+	return nil
+}
+
+// requireOne turns "no row affected" into store.ErrNotFound.
+func requireOne(res sql.Result, what string, args ...any) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: "+what+": %w", append(args, err)...)
+	}
+	if n == 0 {
+		return fmt.Errorf("store: "+what+": %w", append(args, store.ErrNotFound)...)
+	}
+	return nil
+}

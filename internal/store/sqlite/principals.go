@@ -1,0 +1,157 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/costwarden/costwarden/internal/store"
+)
+
+const principalCols = "id, tenant, kind, name_index, state, role, sealed, created_at, updated_at, version"
+
+func scanPrincipal(sc interface{ Scan(...any) error }) (store.Principal, error) {
+	var p store.Principal
+	var created, updated sql.NullInt64
+	if err := sc.Scan(&p.ID, &p.Tenant, &p.Kind, &p.NameIndex, &p.State, &p.Role, &p.Sealed, &created, &updated, &p.Version); err != nil {
+		return store.Principal{}, err
+	}
+	p.CreatedAt, p.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return p, nil
+}
+
+// InsertPrincipal stores p as given (Version included); an existing ID or
+// (Tenant, NameIndex) is store.ErrConflict. Zero CreatedAt and UpdatedAt are
+// set to now.
+func (s *Store) InsertPrincipal(ctx context.Context, p store.Principal) error {
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	if p.Tenant == "" || p.ID == "" || len(p.NameIndex) == 0 {
+		return errors.New("store: inserting principal: tenant, id and name index are required")
+	}
+	now := s.now()
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = now
+	}
+	if p.UpdatedAt.IsZero() {
+		p.UpdatedAt = now
+	}
+	times, err := timeArgs(p.CreatedAt, p.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("store: inserting principal %q: %w", p.ID, err)
+	}
+	_, err = db.ExecContext(ctx, "INSERT INTO principals ("+principalCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		p.ID, p.Tenant, p.Kind, p.NameIndex, p.State, p.Role, blobArg(p.Sealed), times[0], times[1], p.Version)
+	if err != nil {
+		return fmt.Errorf("store: inserting principal %q: %w", p.ID, conflictOr(err))
+	}
+	return nil
+}
+
+// GetPrincipal returns the tenant's principal id, or store.ErrNotFound.
+func (s *Store) GetPrincipal(ctx context.Context, tenant, id string) (store.Principal, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT "+principalCols+" FROM principals WHERE tenant = ? AND id = ?", tenant, id)
+	p, err := scanPrincipal(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Principal{}, fmt.Errorf("store: principal %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Principal{}, fmt.Errorf("store: principal %q: %w", id, classify(err))
+	}
+	return p, nil
+}
+
+// GetPrincipalByName returns the tenant's principal with nameIndex, or
+// store.ErrNotFound.
+func (s *Store) GetPrincipalByName(ctx context.Context, tenant string, nameIndex []byte) (store.Principal, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT "+principalCols+" FROM principals WHERE tenant = ? AND name_index = ?", tenant, blobArg(nameIndex))
+	p, err := scanPrincipal(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Principal{}, fmt.Errorf("store: principal by name: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Principal{}, fmt.Errorf("store: principal by name: %w", classify(err))
+	}
+	return p, nil
+}
+
+// ListPrincipals returns the tenant's principals ordered by ID.
+func (s *Store) ListPrincipals(ctx context.Context, tenant string) ([]store.Principal, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+principalCols+" FROM principals WHERE tenant = ? ORDER BY id", tenant)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing principals: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.Principal
+	for rows.Next() {
+		p, err := scanPrincipal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: listing principals: %w", classify(err))
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: listing principals: %w", classify(err))
+	}
+	return out, nil
+}
+
+// UpdatePrincipal writes Kind, NameIndex, State, Role, Sealed and UpdatedAt (now
+// when zero) if the stored Version equals p.Version, increments the Version and
+// returns the stored principal. A stale Version, or a NameIndex another
+// principal of the tenant has, is store.ErrConflict; a missing one
+// store.ErrNotFound. CreatedAt is never changed.
+func (s *Store) UpdatePrincipal(ctx context.Context, p store.Principal) (store.Principal, error) {
+	if len(p.NameIndex) == 0 {
+		return store.Principal{}, fmt.Errorf("store: updating principal %q: name index is required", p.ID)
+	}
+	updated, err := timeArg(s.nowIfZero(p.UpdatedAt))
+	if err != nil {
+		return store.Principal{}, fmt.Errorf("store: updating principal %q: %w", p.ID, err)
+	}
+	var out store.Principal
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `UPDATE principals
+			SET kind = ?, name_index = ?, state = ?, role = ?, sealed = ?, updated_at = ?, version = version + 1
+			WHERE tenant = ? AND id = ? AND version = ?
+			RETURNING `+principalCols,
+			p.Kind, p.NameIndex, p.State, p.Role, blobArg(p.Sealed), updated, p.Tenant, p.ID, p.Version)
+		var err error
+		out, err = scanPrincipal(row)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return conflictOr(err)
+		}
+		var stored int64
+		err = tx.QueryRowContext(ctx, "SELECT version FROM principals WHERE tenant = ? AND id = ?", p.Tenant, p.ID).Scan(&stored)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return classify(err)
+		}
+		return fmt.Errorf("%w: stored version is %d, update was based on %d", store.ErrConflict, stored, p.Version)
+	})
+	if err != nil {
+		return store.Principal{}, fmt.Errorf("store: updating principal %q: %w", p.ID, err)
+	}
+	return out, nil
+}
+
+// DeletePrincipal deletes the principal and, by foreign key, its tokens.
+func (s *Store) DeletePrincipal(ctx context.Context, tenant, id string) error {
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	res, err := db.ExecContext(ctx, "DELETE FROM principals WHERE tenant = ? AND id = ?", tenant, id)
+	if err != nil {
+		return fmt.Errorf("store: deleting principal %q: %w", id, classify(err))
+	}
+	return requireOne(res, "deleting principal %q", id)
+}

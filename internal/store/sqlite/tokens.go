@@ -1,0 +1,159 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/costwarden/costwarden/internal/store"
+)
+
+const tokenCols = "id, tenant, principal_id, hash, sealed, role, created_at, expires_at, revoked_at, last_used_at"
+
+func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
+	var t store.Token
+	var created, expires, revoked, used sql.NullInt64
+	if err := sc.Scan(&t.ID, &t.Tenant, &t.PrincipalID, &t.Hash, &t.Sealed, &t.Role, &created, &expires, &revoked, &used); err != nil {
+		return store.Token{}, err
+	}
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked), fromNanos(used)
+	return t, nil
+}
+
+// InsertToken stores t. An existing ID or Hash is store.ErrConflict; a principal
+// that does not exist in t's tenant is store.ErrNotFound. A zero CreatedAt is set
+// to now.
+func (s *Store) InsertToken(ctx context.Context, t store.Token) error {
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	if t.ID == "" || t.Tenant == "" || t.PrincipalID == "" || len(t.Hash) == 0 {
+		return errors.New("store: inserting token: id, tenant, principal and hash are required")
+	}
+	times, err := timeArgs(s.nowIfZero(t.CreatedAt), t.ExpiresAt, t.RevokedAt, t.LastUsedAt)
+	if err != nil {
+		return fmt.Errorf("store: inserting token %q: %w", t.ID, err)
+	}
+	_, err = db.ExecContext(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		t.ID, t.Tenant, t.PrincipalID, t.Hash, blobArg(t.Sealed), t.Role, times[0], times[1], times[2], times[3])
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return fmt.Errorf("store: inserting token %q: principal %q: %w", t.ID, t.PrincipalID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: inserting token %q: %w", t.ID, conflictOr(err))
+	}
+	return nil
+}
+
+// GetTokenByHash returns the token whose secret hashes to hash, or store.ErrNotFound.
+func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = ?", blobArg(hash))
+	t, err := scanToken(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Token{}, fmt.Errorf("store: token by hash: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Token{}, fmt.Errorf("store: token by hash: %w", classify(err))
+	}
+	return t, nil
+}
+
+// ListTokens returns the tokens of a principal of tenant, or every token of the
+// tenant when principalID is empty, ordered by creation time and ID.
+func (s *Store) ListTokens(ctx context.Context, tenant, principalID string) ([]store.Token, error) {
+	query := "SELECT " + tokenCols + " FROM tokens WHERE tenant = ?"
+	args := []any{tenant}
+	if principalID != "" {
+		query += " AND principal_id = ?"
+		args = append(args, principalID)
+	}
+	rows, err := s.r.QueryContext(ctx, query+" ORDER BY created_at, id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing tokens: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: listing tokens: %w", classify(err))
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: listing tokens: %w", classify(err))
+	}
+	return out, nil
+}
+
+// RevokeToken marks the token revoked at at. Revoking a revoked token keeps the
+// first revocation time; a missing token is store.ErrNotFound.
+func (s *Store) RevokeToken(ctx context.Context, tenant, id string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("store: revoking token %q: zero revocation time", id)
+	}
+	atArg, err := timeArg(at)
+	if err != nil {
+		return fmt.Errorf("store: revoking token %q: %w", id, err)
+	}
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant = ? AND id = ?", atArg, tenant, id)
+	if err != nil {
+		return fmt.Errorf("store: revoking token %q: %w", id, classify(err))
+	}
+	return requireOne(res, "revoking token %q", id)
+}
+
+// RevokePrincipalTokens revokes the principal's unrevoked tokens at at and
+// reports how many it revoked.
+func (s *Store) RevokePrincipalTokens(ctx context.Context, tenant, principalID string, at time.Time) (int, error) {
+	if at.IsZero() {
+		return 0, fmt.Errorf("store: revoking tokens of %q: zero revocation time", principalID)
+	}
+	atArg, err := timeArg(at)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking tokens of %q: %w", principalID, err)
+	}
+	db, err := s.writer()
+	if err != nil {
+		return 0, err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE tenant = ? AND principal_id = ? AND revoked_at IS NULL", atArg, tenant, principalID)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking tokens of %q: %w", principalID, classify(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking tokens of %q: %w", principalID, err)
+	}
+	return int(n), nil
+}
+
+// TouchToken records a use of the token at at. The stored time only moves
+// forward, so replicas touching out of order keep the latest use.
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("store: touching token %q: zero time", id)
+	}
+	atArg, err := timeArg(at)
+	if err != nil {
+		return fmt.Errorf("store: touching token %q: %w", id, err)
+	}
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	res, err := db.ExecContext(ctx, `UPDATE tokens SET last_used_at = max(COALESCE(last_used_at, ?1), ?1) WHERE id = ?2`, atArg, id)
+	if err != nil {
+		return fmt.Errorf("store: touching token %q: %w", id, classify(err))
+	}
+	return requireOne(res, "touching token %q", id)
+}
