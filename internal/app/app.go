@@ -1,0 +1,279 @@
+// Package app is costwarden's composition root: it builds every part from the
+// configuration (store, keyring, pricing, sources, ingestion, queries, auth, HTTP),
+// runs them as one group and shuts them down cleanly. It also implements the local
+// administration commands, which work on the data directory directly.
+//
+// Nothing but cmd/costwarden and end-to-end tests may import it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/costwarden/costwarden/internal/auth"
+	"github.com/costwarden/costwarden/internal/collect/sim"
+	"github.com/costwarden/costwarden/internal/config"
+	"github.com/costwarden/costwarden/internal/httpapi"
+	"github.com/costwarden/costwarden/internal/ingest"
+	"github.com/costwarden/costwarden/internal/pricing"
+	"github.com/costwarden/costwarden/internal/query"
+	"github.com/costwarden/costwarden/internal/rbac"
+	"github.com/costwarden/costwarden/internal/server"
+	"github.com/costwarden/costwarden/internal/sets"
+)
+
+// Build describes the binary.
+type Build struct {
+	Version  string
+	Revision string
+}
+
+// Env is what the process gives the application: clock, output, logger.
+type Env struct {
+	Now    func() time.Time
+	Stdout io.Writer
+	Stderr io.Writer
+	Log    *slog.Logger
+	Build  Build
+	// Ready, if set, is called with each listener's bound address (tests).
+	Ready func(name string, addr net.Addr)
+}
+
+// NewLogger builds the process logger from configuration.
+func NewLogger(w io.Writer, c config.LogConfig) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Serve runs the server until ctx is cancelled.
+func Serve(ctx context.Context, cfg config.Config, env Env) error {
+	log := env.Log
+	loc, err := time.LoadLocation(cfg.TimeZone)
+	if err != nil {
+		return fmt.Errorf("timeZone: %w", err)
+	}
+	d, err := openData(ctx, cfg, env.Now)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := d.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Error("closing the store", "error", err)
+		}
+	}()
+	pricer, err := pricing.New(customPrices(cfg.Pricing.Custom))
+	if err != nil {
+		return err
+	}
+	st := sets.New(d.store, d.keyring, DefaultTenant, env.Now)
+	authn := auth.New(d.store, d.keyring, DefaultTenant, env.Now)
+
+	var ingesters []*ingest.Ingester
+	var live []query.LiveSource
+	if cfg.Demo.Enabled {
+		cl, err := sim.New(sim.Config{Name: cfg.Demo.ClusterName, Seed: cfg.Demo.Seed, Pods: cfg.Demo.Pods})
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		in := ingest.New(cl, pricer, st, ingest.Options{
+			Resolution: cfg.Collect.Resolution, CloseDelay: cfg.Collect.CloseDelay,
+			Backfill: time.Duration(cfg.Demo.Days) * 24 * time.Hour, Now: env.Now, Log: log.With("component", "ingest"),
+		})
+		ingesters = append(ingesters, in)
+		live = append(live, in)
+	}
+	if len(ingesters) == 0 {
+		log.Warn("no cluster source is configured: costs are served from stored data only (use --demo for the simulated cluster)")
+	}
+	qs := query.NewService(st, live...)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "costwarden_build_info", Help: "Build of the running binary."}, []string{"version", "revision"})
+	buildInfo.WithLabelValues(env.Build.Version, env.Build.Revision).Set(1)
+	reg.MustRegister(buildInfo)
+	metrics := server.NewMetrics(reg)
+
+	api := &httpapi.API{
+		Query:    qs,
+		Settings: query.Settings{Location: loc, BusinessLabels: cfg.Allocation.BusinessLabels},
+		Now:      env.Now,
+		Log:      log.With("component", "api"),
+		Ready: func() bool {
+			if len(ingesters) == 0 {
+				return true
+			}
+			for _, in := range ingesters {
+				if !in.Ready() {
+					return false
+				}
+			}
+			return true
+		},
+	}
+	public, err := server.Handler(server.Options{
+		Routes: api.Routes(), Auth: bearerAuth{authn}, Log: log.With("component", "http"),
+		Metrics: metrics, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: env.Now,
+	})
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := serverTLS(cfg, env.Now, log)
+	if err != nil {
+		return err
+	}
+	listeners := []server.Listener{{Name: "public", Addr: cfg.Server.Listen, Handler: public, TLS: true}}
+	if cfg.Server.InternalListen != "" {
+		imux := http.NewServeMux()
+		imux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux})
+		if !isLoopback(cfg.Server.InternalListen) {
+			log.Warn("the internal listener (metrics) is not bound to loopback; restrict who can reach it", "addr", cfg.Server.InternalListen)
+		}
+	}
+	users, err := d.store.ListPrincipals(ctx, DefaultTenant)
+	if err != nil {
+		return err
+	}
+	ready := env.Ready
+	env.Ready = func(name string, addr net.Addr) {
+		if name == "public" {
+			log.Info("costwarden is serving", "url", "https://"+displayAddr(addr), "demo", cfg.Demo.Enabled)
+			if len(users) == 0 {
+				log.Warn("no users exist yet; create the first administrator and a token with: " +
+					"costwarden user add NAME --role admin --data-dir " + cfg.DataDir + " && costwarden token create --user NAME --data-dir " + cfg.DataDir)
+			}
+		}
+		if ready != nil {
+			ready(name, addr)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(ingesters)+1)
+	for _, in := range ingesters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.Run(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	srvErr := server.Run(ctx, server.Config{
+		TLS: tlsCfg, ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
+		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
+		ShutdownTimeout: cfg.Server.ShutdownTimeout, Log: log.With("component", "server"), Ready: env.Ready,
+	}, listeners...)
+	cancel()
+	wg.Wait()
+	close(errc)
+	var errs []error
+	if srvErr != nil {
+		errs = append(errs, srvErr)
+	}
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func customPrices(c config.CustomPrices) pricing.Custom {
+	return pricing.Custom{CPU: c.CPU, RAM: c.RAM, GPU: c.GPU, Storage: c.Storage, LoadBalancer: c.LoadBalancer, SpotCPU: c.SpotCPU, SpotRAM: c.SpotRAM}
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// bearerAuth reads "Authorization: Bearer <token>". Tokens in URLs are never read.
+type bearerAuth struct{ svc *auth.Service }
+
+func (b bearerAuth) AuthenticateRequest(r *http.Request) (*auth.Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, nil
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return nil, fmt.Errorf("%w: malformed Authorization header", auth.ErrUnauthenticated)
+	}
+	return b.svc.Authenticate(r.Context(), strings.TrimSpace(tok))
+}
+
+// AddUser creates a user with a role (local administration).
+func AddUser(ctx context.Context, cfg config.Config, env Env, name, role string) error {
+	r, err := rbac.ParseRole(role)
+	if err != nil {
+		return err
+	}
+	d, err := openData(ctx, cfg, env.Now)
+	if err != nil {
+		return err
+	}
+	defer d.Close(ctx)
+	p, err := auth.New(d.store, d.keyring, DefaultTenant, env.Now).AddUser(ctx, name, r)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "created user %s (%s) with role %s\n", p.Name, p.ID, p.Role)
+	return nil
+}
+
+// CreateToken issues an API token and writes only the token to stdout.
+func CreateToken(ctx context.Context, cfg config.Config, env Env, user string, ttl time.Duration) error {
+	if ttl == 0 {
+		ttl = cfg.Auth.TokenTTL
+	}
+	d, err := openData(ctx, cfg, env.Now)
+	if err != nil {
+		return err
+	}
+	defer d.Close(ctx)
+	secret, tok, err := auth.New(d.store, d.keyring, DefaultTenant, env.Now).CreateToken(ctx, user, ttl, cfg.Auth.MaxTokenTTL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, secret)
+	fmt.Fprintf(env.Stderr, "token %s for %s expires %s\n", tok.ID, user, tok.ExpiresAt.Format(time.RFC3339))
+	return nil
+}

@@ -1,0 +1,398 @@
+// Package server owns costwarden's listeners: HTTPS with one TLS policy, security
+// headers, request limits and timeouts, the route table that declares every route's
+// authentication and permission, the middleware order (recover → request id →
+// headers → authn → authz → handler), the loopback-only internal listener for
+// metrics, and graceful shutdown.
+//
+// It must not contain business logic: handlers come from internal/httpapi, identity
+// from an Authenticator, decisions from internal/rbac.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/costwarden/costwarden/internal/auth"
+	"github.com/costwarden/costwarden/internal/rbac"
+)
+
+// Access says who may reach a route.
+type Access uint8
+
+const (
+	// Public routes need no credential. Only health checks, the login page and
+	// static assets may be public.
+	Public Access = iota + 1
+	// Authenticated routes need a principal holding Route.Permission.
+	Authenticated
+)
+
+// Route is one declared route. Nothing else is reachable.
+type Route struct {
+	Method     string // GET, POST, ...
+	Path       string // net/http ServeMux pattern path, e.g. /allocation or /api/v1/users/{id}
+	Access     Access
+	Permission rbac.Permission // required when Access is Authenticated
+	// Kind of response, for headers: "api" (JSON, no-store) or "asset".
+	Asset   bool
+	Summary string
+	Handler http.Handler
+}
+
+// Pattern is the ServeMux pattern of the route.
+func (r Route) Pattern() string { return r.Method + " " + r.Path }
+
+// Authenticator resolves a request's credential. It returns (nil, nil) when the
+// request carries none, and an error wrapping auth.ErrUnauthenticated when it
+// carries a bad one.
+type Authenticator interface {
+	AuthenticateRequest(r *http.Request) (*auth.Principal, error)
+}
+
+type ctxKey int
+
+const (
+	principalKey ctxKey = iota
+	requestIDKey
+)
+
+// PrincipalFrom returns the authenticated principal of a request, if any.
+func PrincipalFrom(ctx context.Context) *auth.Principal {
+	p, _ := ctx.Value(principalKey).(*auth.Principal)
+	return p
+}
+
+// RequestID returns the request's correlation id.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// Metrics are the server's own Prometheus metrics.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers request metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "costwarden_http_requests_total", Help: "HTTP requests by route pattern and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "costwarden_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+// Options configure the public handler.
+type Options struct {
+	Routes       []Route
+	Auth         Authenticator
+	Log          *slog.Logger
+	Metrics      *Metrics
+	MaxBodyBytes int64
+	Now          func() time.Time
+}
+
+// Handler builds the public HTTP handler from the route table. It returns an error
+// if the table is inconsistent (duplicate pattern, authenticated route without a
+// permission, public route with one).
+func Handler(opts Options) (http.Handler, error) {
+	mux := http.NewServeMux()
+	seen := map[string]bool{}
+	for _, rt := range opts.Routes {
+		if seen[rt.Pattern()] {
+			return nil, fmt.Errorf("route %s declared twice", rt.Pattern())
+		}
+		seen[rt.Pattern()] = true
+		switch rt.Access {
+		case Public:
+			if rt.Permission != "" {
+				return nil, fmt.Errorf("public route %s must not declare a permission", rt.Pattern())
+			}
+		case Authenticated:
+			if rt.Permission == "" {
+				return nil, fmt.Errorf("authenticated route %s must declare a permission", rt.Pattern())
+			}
+		default:
+			return nil, fmt.Errorf("route %s declares no access", rt.Pattern())
+		}
+		mux.Handle(rt.Pattern(), guard(rt, opts))
+	}
+	h := &root{mux: mux, opts: opts}
+	return h, nil
+}
+
+type root struct {
+	mux  *http.ServeMux
+	opts Options
+}
+
+// ServeHTTP applies what every response gets, then routes. An undeclared path or
+// method is a 404 with a JSON body: nothing answers that was not declared.
+func (h *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.opts.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	ctx := context.WithValue(r.Context(), requestIDKey, id)
+	r = r.WithContext(ctx)
+	sw := &statusWriter{ResponseWriter: w}
+	hdr := w.Header()
+	hdr.Set("X-Request-Id", id)
+	hdr.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+	hdr.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
+	hdr.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	if h.opts.MaxBodyBytes > 0 && r.Body != nil {
+		r.Body = http.MaxBytesReader(sw, r.Body, h.opts.MaxBodyBytes)
+	}
+	_, pattern := h.mux.Handler(r)
+	route := pattern
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.opts.Log.ErrorContext(ctx, "panic serving request", "request_id", id, "route", route, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			if !sw.wrote {
+				WriteError(sw, r, http.StatusInternalServerError, "internal error; quote the request id when reporting it", "")
+			}
+		}
+		if h.opts.Metrics != nil {
+			if route == "" {
+				route = "unmatched"
+			}
+			h.opts.Metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status())).Inc()
+			h.opts.Metrics.latency.WithLabelValues(route).Observe(h.opts.Now().Sub(start).Seconds())
+		}
+		h.opts.Log.InfoContext(ctx, "request", "request_id", id, "method", r.Method, "route", route, "status", sw.status(), "duration_ms", h.opts.Now().Sub(start).Milliseconds())
+	}()
+	if pattern == "" {
+		WriteError(sw, r, http.StatusNotFound, "not found", "")
+		return
+	}
+	h.mux.ServeHTTP(sw, r)
+}
+
+// guard wraps a route's handler with authentication and authorisation.
+func guard(rt Route, opts Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !rt.Asset {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		if rt.Access == Public {
+			rt.Handler.ServeHTTP(w, r)
+			return
+		}
+		p, err := opts.Auth.AuthenticateRequest(r)
+		if err != nil || p == nil {
+			if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
+				opts.Log.ErrorContext(r.Context(), "authentication failed", "request_id", RequestID(r.Context()), "error", err)
+				WriteError(w, r, http.StatusInternalServerError, "internal error; quote the request id when reporting it", "")
+				return
+			}
+			if err != nil {
+				opts.Log.InfoContext(r.Context(), "credential refused", "request_id", RequestID(r.Context()), "reason", err.Error())
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="costwarden"`)
+			WriteError(w, r, http.StatusUnauthorized, "authentication required", "")
+			return
+		}
+		if d := rbac.Decide(p.Role, rt.Permission); !d.Allowed {
+			opts.Log.InfoContext(r.Context(), "permission denied", "request_id", RequestID(r.Context()), "principal", p.ID, "route", rt.Pattern(), "reason", d.Reason)
+			WriteError(w, r, http.StatusForbidden, "permission denied", "")
+			return
+		}
+		rt.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+	})
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Code      int    `json:"code"`
+	Message   string `json:"message"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// WriteError writes a JSON error. message must be safe to show to the caller.
+func WriteError(w http.ResponseWriter, r *http.Request, code int, message, field string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(ErrorBody{Code: code, Message: message, Field: field, RequestID: RequestID(r.Context())})
+}
+
+func validRequestID(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wrote {
+		s.code, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if !s.wrote {
+		s.code, s.wrote = http.StatusOK, true
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+// Listener is one configured listener.
+type Listener struct {
+	Name    string // "public" or "internal", for logs
+	Addr    string
+	Handler http.Handler
+	TLS     bool // serve HTTPS with the server's TLS config
+}
+
+// Config configures Run.
+type Config struct {
+	TLS               *tls.Config
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	MaxHeaderBytes    int
+	ShutdownTimeout   time.Duration
+	Log               *slog.Logger
+	// Ready is called with each listener's bound address once it accepts
+	// connections (tests use port 0).
+	Ready func(name string, addr net.Addr)
+}
+
+// Run serves the listeners until ctx is cancelled, then shuts them down gracefully
+// within ShutdownTimeout. It returns the first listener error.
+func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
+	type srv struct {
+		hs *http.Server
+		ln net.Listener
+		l  Listener
+	}
+	var srvs []srv
+	closeAll := func() {
+		for _, s := range srvs {
+			s.ln.Close()
+		}
+	}
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("%s listener on %s: %w", l.Name, l.Addr, err)
+		}
+		hs := &http.Server{
+			Handler:           l.Handler,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ReadTimeout:       cfg.ReadTimeout,
+			WriteTimeout:      cfg.WriteTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			MaxHeaderBytes:    cfg.MaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+			BaseContext:       func(net.Listener) context.Context { return ctx },
+		}
+		if l.TLS {
+			if cfg.TLS == nil {
+				closeAll()
+				ln.Close()
+				return fmt.Errorf("%s listener wants TLS but no TLS configuration was given", l.Name)
+			}
+			hs.TLSConfig = cfg.TLS
+			ln = tls.NewListener(ln, cfg.TLS)
+		}
+		srvs = append(srvs, srv{hs: hs, ln: ln, l: l})
+	}
+	errc := make(chan error, len(srvs))
+	var wg sync.WaitGroup
+	for _, s := range srvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg.Log.Info("listening", "listener", s.l.Name, "addr", s.ln.Addr().String(), "tls", s.l.TLS)
+			if cfg.Ready != nil {
+				cfg.Ready(s.l.Name, s.ln.Addr())
+			}
+			if err := s.hs.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s listener: %w", s.l.Name, err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	for _, s := range srvs {
+		if serr := s.hs.Shutdown(sctx); serr != nil && err == nil && !strings.Contains(serr.Error(), "closed") {
+			err = fmt.Errorf("shutting down %s listener: %w", s.l.Name, serr)
+		}
+	}
+	wg.Wait()
+	return err
+}
