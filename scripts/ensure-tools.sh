@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the programs costwarden's tests drive, from Debian's packages, when they
+# are missing. .ci/run installs them up front; on a developer machine `make test`
+# calls this. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+# command -> Debian package
+declare -A need=(
+  [openssl]=openssl
+)
+
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "ensure-tools: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "ensure-tools: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
