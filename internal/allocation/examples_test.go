@@ -351,3 +351,32 @@ func TestParseAggregateErrors(t *testing.T) {
 		t.Errorf("business key mapping: keys=%+v err=%v", keys, err)
 	}
 }
+
+// TestScopeHidesRowsButKeepsShares: a caller scoped to namespace a sees only a, with
+// the same idle share it would have without the scope, and no idle row unless its
+// scope covers the cluster.
+func TestScopeHidesRowsButKeepsShares(t *testing.T) {
+	set := e1(t)
+	keys, _ := allocation.ParseAggregate("namespace", nil)
+	inA := func(a *cost.Allocation) bool { return a.Properties.Namespace == "a" }
+	res, err := allocation.Run(set.Window, []*cost.Set{set}, allocation.Query{Aggregate: keys, Idle: true, ShareIdle: true,
+		Scope: inA, ScopeCoversCluster: func(string) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byName(res.Allocations)
+	if len(got) != 1 || got["a"] == nil {
+		t.Fatalf("scoped result = %v, want only a", got)
+	}
+	near(t, "scoped shareIdle a", got["a"].TotalCost(), 0.106971)
+	res, _ = allocation.Run(set.Window, []*cost.Set{set}, allocation.Query{Aggregate: keys, Idle: true, Scope: inA,
+		ScopeCoversCluster: func(string) bool { return false }})
+	if _, ok := byName(res.Allocations)[cost.IdleName]; ok {
+		t.Error("idle shown to a caller whose scope does not cover the cluster")
+	}
+	res, _ = allocation.Run(set.Window, []*cost.Set{set}, allocation.Query{Aggregate: keys, Idle: true, Scope: inA,
+		ScopeCoversCluster: func(string) bool { return true }})
+	if _, ok := byName(res.Allocations)[cost.IdleName]; !ok {
+		t.Error("idle hidden from a caller whose scope covers the cluster")
+	}
+}

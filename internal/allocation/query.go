@@ -20,6 +20,13 @@ type Query struct {
 	// Filter keeps rows for which it returns true; nil keeps every row. Idle rows are
 	// tested too (they carry cluster and node only).
 	Filter func(*cost.Allocation) bool
+	// Scope is the caller's access scope (RBAC): rows it rejects are never shown,
+	// aggregated or named. Like Filter, it does not change what a visible row's share
+	// of idle is (shares are computed against every row of the cluster). nil = all.
+	Scope func(*cost.Allocation) bool
+	// ScopeCoversCluster reports whether the caller may see the whole cluster; only
+	// then are its idle (and shared-cost) rows shown. nil = every cluster.
+	ScopeCoversCluster func(cluster string) bool
 }
 
 // Result is the answer for one window: rows sorted by name.
@@ -111,6 +118,10 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 	key, sc := g.scope(a.Properties)
 	pass := g.q.Filter == nil || g.q.Filter(a)
 	if a.Kind == cost.KindIdle {
+		// Idle belongs to the whole cluster: only a scope covering it may see it.
+		if g.q.ScopeCoversCluster != nil && !g.q.ScopeCoversCluster(a.Properties.Cluster) {
+			pass = false
+		}
 		sc.idle[0] += a.CPUCost
 		sc.idle[1] += a.RAMCost
 		sc.idle[2] += a.GPUCost
@@ -129,7 +140,7 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 	sc.alloc[0] += a.CPUCost - a.CPUCostIdle
 	sc.alloc[1] += a.RAMCost - a.RAMCostIdle
 	sc.alloc[2] += a.GPUCost - a.GPUCostIdle
-	if !pass {
+	if !pass || (g.q.Scope != nil && !g.q.Scope(a)) {
 		return
 	}
 	name := groupName(g.q.Aggregate, a)
