@@ -254,9 +254,12 @@ func (c *computation) charge(ci, s int, cpu, ram, gpu float64, price pricing.Nod
 	r.RAMByteHours += ram * c.sh
 	r.GPUHours += gpu * c.sh
 	r.CPURequestCoreHours += cost.At(con.CPURequest, s) * c.sh
-	r.CPUUsageCoreHours += cost.At(con.CPUUsage, s) * c.sh
+	cpuUse, ramUse := cost.At(con.CPUUsage, s), cost.At(con.RAMUsage, s)
+	r.CPUUsageCoreHours += cpuUse * c.sh
+	r.CPUUsageMax = max(r.CPUUsageMax, cpuUse)
+	r.RAMUsageMax = max(r.RAMUsageMax, ramUse)
 	r.RAMRequestByteHours += cost.At(con.RAMRequest, s) * c.sh
-	r.RAMUsageByteHours += cost.At(con.RAMUsage, s) * c.sh
+	r.RAMUsageByteHours += ramUse * c.sh
 	r.GPURequestHours += cost.At(con.GPURequest, s) * c.sh
 	r.CPUCost += cpu * price.CPU * c.sh
 	r.RAMCost += ram / pricing.GiB * price.RAM * c.sh

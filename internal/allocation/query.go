@@ -2,10 +2,35 @@ package allocation
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/costwarden/costwarden/internal/cost"
 )
+
+// ShareSplit says how shared cost is split over the rows that receive it.
+type ShareSplit uint8
+
+// Share splits (COST_MODEL.md section 6).
+const (
+	SplitWeighted ShareSplit = iota // in proportion to each row's cost excluding idle and shared cost
+	SplitEven                       // equally
+)
+
+func (s ShareSplit) String() string {
+	if s == SplitEven {
+		return "even"
+	}
+	return "weighted"
+}
+
+// LabelValue is one `key:value` of shareLabels.
+type LabelValue struct{ Key, Value string }
+
+// HoursPerMonth prorates monthly amounts (shareCost) to hours.
+const HoursPerMonth = 730
 
 // Query says how to turn stored rows into a result (COST_MODEL.md sections 5, 6, 8).
 type Query struct {
@@ -18,15 +43,79 @@ type Query struct {
 	ShareIdle  bool
 	IdleByNode bool
 	// Filter keeps rows for which it returns true; nil keeps every row. Idle rows are
-	// tested too (they carry cluster and node only).
-	Filter func(*cost.Allocation) bool
+	// tested too (they carry cluster and node only). FilterKey is the filter's
+	// canonical text (Filter.String); it keys cached partial results, and a Filter
+	// without a FilterKey disables that cache.
+	Filter    func(*cost.Allocation) bool
+	FilterKey string
 	// Scope is the caller's access scope (RBAC): rows it rejects are never shown,
 	// aggregated or named. Like Filter, it does not change what a visible row's share
-	// of idle is (shares are computed against every row of the cluster). nil = all.
-	Scope func(*cost.Allocation) bool
+	// of idle or shared cost is (shares are computed against every row of the
+	// cluster). nil = all. ScopeKey identifies the scope for caching, like FilterKey.
+	Scope    func(*cost.Allocation) bool
+	ScopeKey string
 	// ScopeCoversCluster reports whether the caller may see the whole cluster; only
-	// then are its idle (and shared-cost) rows shown. nil = every cluster.
+	// then are its idle and shared-cost rows shown. nil = every cluster.
 	ScopeCoversCluster func(cluster string) bool
+
+	// ShareNamespaces and ShareLabels mark rows as shared: their cost is removed
+	// from their own rows and distributed over the other rows of their cluster.
+	ShareNamespaces []string
+	ShareLabels     []LabelValue
+	// ShareCost is a fixed overhead in $ per month (ShareCost/730 per hour of the
+	// result window), distributed over every row.
+	ShareCost  float64
+	ShareSplit ShareSplit
+}
+
+// sharing reports whether any shared cost is configured.
+func (q *Query) sharing() bool {
+	return len(q.ShareNamespaces) > 0 || len(q.ShareLabels) > 0 || q.ShareCost > 0
+}
+
+// isShared reports whether a non-idle row is marked shared.
+func (q *Query) isShared(a *cost.Allocation) bool {
+	p := a.Properties
+	if p == nil {
+		return false
+	}
+	for _, ns := range q.ShareNamespaces {
+		if p.Namespace == ns {
+			return true
+		}
+	}
+	for _, lv := range q.ShareLabels {
+		if v, ok := lookupLabelOK(p.Labels, lv.Key); ok && v == lv.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// Fingerprint identifies everything about q that changes a result, for caching
+// partial results. ok is false when the query cannot be identified (a Filter or
+// Scope without its key).
+func (q *Query) Fingerprint() (string, bool) {
+	if (q.Filter != nil && q.FilterKey == "") || (q.Scope != nil && q.ScopeKey == "") || q.ScopeCoversCluster != nil && q.ScopeKey == "" {
+		return "", false
+	}
+	var b strings.Builder
+	for _, k := range q.Aggregate {
+		b.WriteString(k.String())
+		if k.Kind == KeyBusiness {
+			b.WriteString("=" + k.Label)
+		}
+		b.WriteByte(',')
+	}
+	fmt.Fprintf(&b, "|%t|%t|%t|%q|%q|", q.Idle, q.ShareIdle, q.IdleByNode, q.FilterKey, q.ScopeKey)
+	ns := slices.Clone(q.ShareNamespaces)
+	slices.Sort(ns)
+	fmt.Fprintf(&b, "%q|", ns)
+	for _, lv := range q.ShareLabels {
+		fmt.Fprintf(&b, "%q=%q,", lv.Key, lv.Value)
+	}
+	b.WriteString("|" + strconv.FormatFloat(q.ShareCost, 'g', -1, 64) + "|" + q.ShareSplit.String())
+	return b.String(), true
 }
 
 // Result is the answer for one window: rows sorted by name.
@@ -46,8 +135,13 @@ func (r *Result) Total() float64 {
 }
 
 // Aggregator accumulates rows of one result window. Feed it every row of every set
-// in the window with Add, then call Result. It keeps one row per group, so memory
-// grows with the number of groups, not with the number of rows fed.
+// in the window with Add (or whole sets with AddSet, or other aggregators' state with
+// Merge), then call Result once. It keeps one row per group, so memory grows with the
+// number of groups, not with the number of rows fed.
+//
+// Its state is a sum: aggregating sets one by one and merging the aggregators gives
+// the result of aggregating all rows together. That is what lets the query layer
+// cache one aggregator per stored set and combine them.
 type Aggregator struct {
 	q      Query
 	window cost.Window
@@ -56,15 +150,39 @@ type Aggregator struct {
 	// Per idle scope (cluster, or cluster/node): idle cost and the non-idle cost of
 	// all rows (filtered or not), per resource; shares are computed against every
 	// row so that a filter does not change what a row's share of idle is.
-	idle      map[string]*idleScope
-	idleOrder []string
-	warnings  map[string]struct{}
+	idle      map[scopeID]*idleScope
+	idleOrder []scopeID
+	// Per cluster, when sharing is configured: the shared pool and the weight of
+	// every group (visible or not) that receives shared cost.
+	share    map[string]*shareScope
+	warnings map[string]struct{}
+	// Rows fed (for cache sizing).
+	rows int
 }
+
+type scopeID struct{ cluster, node string }
 
 type group struct {
 	row *cost.Allocation
 	// per idle scope: this group's CPU, RAM, GPU cost (for idle sharing)
-	scopes map[string]*[3]float64
+	scopes []scopeSum
+}
+
+type scopeSum struct {
+	id  scopeID
+	sum [3]float64
+}
+
+func addScopeSum(ss []scopeSum, id scopeID, v [3]float64) []scopeSum {
+	for i := range ss {
+		if ss[i].id == id {
+			for r := 0; r < 3; r++ {
+				ss[i].sum[r] += v[r]
+			}
+			return ss
+		}
+	}
+	return append(ss, scopeSum{id: id, sum: v})
 }
 
 type idleScope struct {
@@ -72,7 +190,18 @@ type idleScope struct {
 	idle          [3]float64 // CPU, RAM, GPU idle cost
 	alloc         [3]float64 // CPU, RAM, GPU cost of non-idle rows
 	idleRow       *cost.Allocation
-	visible       bool // the idle row passes the filter
+	visible       bool // the idle row passes the filter and the scope
+}
+
+type shareScope struct {
+	// pool is the cost of the shared rows (without their idle share, which is
+	// added at Result from poolIdle).
+	pool     float64
+	poolIdle []scopeSum
+	// weights: group name -> cost excluding idle and shared cost, of every
+	// non-shared row of the cluster (visible or not).
+	weights map[string]float64
+	props   *cost.Properties // cluster-level properties for a leftover row
 }
 
 // NewAggregator starts a result for window w.
@@ -80,27 +209,33 @@ func NewAggregator(w cost.Window, q Query) *Aggregator {
 	return &Aggregator{
 		q: q, window: w,
 		groups:   map[string]*group{},
-		idle:     map[string]*idleScope{},
+		idle:     map[scopeID]*idleScope{},
+		share:    map[string]*shareScope{},
 		warnings: map[string]struct{}{},
 	}
 }
 
-func (g *Aggregator) scopeKey(p *cost.Properties) (string, string, string) {
+func (g *Aggregator) scope(p *cost.Properties) (scopeID, *idleScope) {
+	id := scopeID{cluster: p.Cluster}
 	if g.q.IdleByNode {
-		return p.Cluster + "/" + p.Node, p.Cluster, p.Node
+		id.node = p.Node
 	}
-	return p.Cluster, p.Cluster, ""
+	s := g.idle[id]
+	if s == nil {
+		s = &idleScope{cluster: id.cluster, node: id.node}
+		g.idle[id] = s
+		g.idleOrder = append(g.idleOrder, id)
+	}
+	return id, s
 }
 
-func (g *Aggregator) scope(p *cost.Properties) (string, *idleScope) {
-	key, cluster, node := g.scopeKey(p)
-	s := g.idle[key]
+func (g *Aggregator) shareScopeOf(cluster string) *shareScope {
+	s := g.share[cluster]
 	if s == nil {
-		s = &idleScope{cluster: cluster, node: node}
-		g.idle[key] = s
-		g.idleOrder = append(g.idleOrder, key)
+		s = &shareScope{weights: map[string]float64{}, props: &cost.Properties{Cluster: cluster}}
+		g.share[cluster] = s
 	}
-	return key, s
+	return s
 }
 
 // AddSet feeds every row of a stored set.
@@ -113,13 +248,34 @@ func (g *Aggregator) AddSet(s *cost.Set) {
 	}
 }
 
+// Rows is the number of rows fed so far.
+func (g *Aggregator) Rows() int { return g.rows }
+
+// Groups is the number of groups held (a measure of the aggregator's size).
+func (g *Aggregator) Groups() int {
+	n := len(g.groups)
+	for _, s := range g.share {
+		n += len(s.weights)
+	}
+	return n
+}
+
+func costsOf(a *cost.Allocation) [3]float64 {
+	return [3]float64{a.CPUCost - a.CPUCostIdle, a.RAMCost - a.RAMCostIdle, a.GPUCost - a.GPUCostIdle}
+}
+
 // Add feeds one row. The row is not retained or modified.
 func (g *Aggregator) Add(a *cost.Allocation) {
-	key, sc := g.scope(a.Properties)
+	g.rows++
+	props := a.Properties
+	if props == nil {
+		props = &cost.Properties{}
+	}
+	id, sc := g.scope(props)
 	pass := g.q.Filter == nil || g.q.Filter(a)
 	if a.Kind == cost.KindIdle {
 		// Idle belongs to the whole cluster: only a scope covering it may see it.
-		if g.q.ScopeCoversCluster != nil && !g.q.ScopeCoversCluster(a.Properties.Cluster) {
+		if g.q.ScopeCoversCluster != nil && !g.q.ScopeCoversCluster(props.Cluster) {
 			pass = false
 		}
 		sc.idle[0] += a.CPUCost
@@ -129,7 +285,7 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 			sc.visible = true
 		}
 		if sc.idleRow == nil {
-			sc.idleRow = &cost.Allocation{Name: cost.IdleName, Kind: cost.KindIdle, Properties: a.Properties.Clone()}
+			sc.idleRow = &cost.Allocation{Name: cost.IdleName, Kind: cost.KindIdle, Properties: props.Clone()}
 			if !g.q.IdleByNode {
 				sc.idleRow.Properties.Node, sc.idleRow.Properties.ProviderID = "", ""
 			}
@@ -137,13 +293,29 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 		sc.idleRow.Add(a)
 		return
 	}
-	sc.alloc[0] += a.CPUCost - a.CPUCostIdle
-	sc.alloc[1] += a.RAMCost - a.RAMCostIdle
-	sc.alloc[2] += a.GPUCost - a.GPUCostIdle
-	if !pass || (g.q.Scope != nil && !g.q.Scope(a)) {
+	c := costsOf(a)
+	for r := 0; r < 3; r++ {
+		sc.alloc[r] += c[r]
+	}
+	sharing := g.q.sharing()
+	if sharing && g.q.isShared(a) {
+		// A shared row leaves its own group: its cost (and, with shareIdle, its idle
+		// share) goes to the pool of its cluster.
+		ss := g.shareScopeOf(props.Cluster)
+		ss.pool += a.TotalCost() - a.CPUCostIdle - a.RAMCostIdle - a.GPUCostIdle
+		if g.q.ShareIdle {
+			ss.poolIdle = addScopeSum(ss.poolIdle, id, c)
+		}
 		return
 	}
 	name := groupName(g.q.Aggregate, a)
+	if sharing {
+		ss := g.shareScopeOf(props.Cluster)
+		ss.weights[name] += a.TotalCost() - a.CPUCostIdle - a.RAMCostIdle - a.GPUCostIdle - a.SharedCost
+	}
+	if !pass || (g.q.Scope != nil && !g.q.Scope(a)) {
+		return
+	}
 	gr := g.groups[name]
 	if gr == nil {
 		row := a.Clone()
@@ -154,59 +326,133 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 		gr = &group{row: row}
 		g.groups[name] = gr
 	} else {
-		narrow(gr.row.Properties, a.Properties)
-		gr.row.Add(a)
-		if gr.row.Kind != a.Kind {
-			gr.row.Kind = cost.KindContainer
-		}
+		g.addToRow(gr.row, a)
 	}
 	if g.q.ShareIdle {
-		if gr.scopes == nil {
-			gr.scopes = map[string]*[3]float64{}
-		}
-		c := gr.scopes[key]
-		if c == nil {
-			c = new([3]float64)
-			gr.scopes[key] = c
-		}
-		c[0] += a.CPUCost - a.CPUCostIdle
-		c[1] += a.RAMCost - a.RAMCostIdle
-		c[2] += a.GPUCost - a.GPUCostIdle
+		gr.scopes = addScopeSum(gr.scopes, id, c)
 	}
 }
 
-// Result finishes the window.
+// addToRow adds b into the group row dst.
+func (g *Aggregator) addToRow(dst, b *cost.Allocation) {
+	narrow(dst.Properties, b.Properties)
+	minutes := dst.RunningMinutes
+	dst.Add(b)
+	if len(g.q.Aggregate) == 0 {
+		// Without aggregation a group is one container (or one unmounted or
+		// load-balancer row) seen in several stored windows: its running time is
+		// the sum of its running times, not the span.
+		dst.RunningMinutes = minutes + b.RunningMinutes
+	}
+	if dst.Kind != b.Kind {
+		dst.Kind = cost.KindContainer
+	}
+}
+
+// Merge adds the state of o (an aggregator of the same query over other rows) into
+// g. o is not modified and shares no mutable state with g afterwards.
+func (g *Aggregator) Merge(o *Aggregator) {
+	g.rows += o.rows
+	for name, og := range o.groups {
+		gr := g.groups[name]
+		if gr == nil {
+			g.groups[name] = &group{row: og.row.Clone(), scopes: slices.Clone(og.scopes)}
+			continue
+		}
+		g.addToRow(gr.row, og.row)
+		for _, s := range og.scopes {
+			gr.scopes = addScopeSum(gr.scopes, s.id, s.sum)
+		}
+	}
+	for _, id := range o.idleOrder {
+		os := o.idle[id]
+		s := g.idle[id]
+		if s == nil {
+			s = &idleScope{cluster: os.cluster, node: os.node}
+			g.idle[id] = s
+			g.idleOrder = append(g.idleOrder, id)
+		}
+		for r := 0; r < 3; r++ {
+			s.idle[r] += os.idle[r]
+			s.alloc[r] += os.alloc[r]
+		}
+		s.visible = s.visible || os.visible
+		if os.idleRow != nil {
+			if s.idleRow == nil {
+				s.idleRow = os.idleRow.Clone()
+			} else {
+				s.idleRow.Add(os.idleRow)
+			}
+		}
+	}
+	for cl, os := range o.share {
+		s := g.shareScopeOf(cl)
+		s.pool += os.pool
+		for _, p := range os.poolIdle {
+			s.poolIdle = addScopeSum(s.poolIdle, p.id, p.sum)
+		}
+		for name, w := range os.weights {
+			s.weights[name] += w
+		}
+	}
+	for w := range o.warnings {
+		g.warnings[w] = struct{}{}
+	}
+}
+
+// idleShare is the idle cost, per resource, that a row with per-scope costs ss
+// receives.
+func (g *Aggregator) idleShare(ss []scopeSum) [3]float64 {
+	var share [3]float64
+	for _, s := range ss {
+		sc := g.idle[s.id]
+		if sc == nil {
+			continue
+		}
+		for r := 0; r < 3; r++ {
+			if sc.alloc[r] > 0 {
+				share[r] += sc.idle[r] * s.sum[r] / sc.alloc[r]
+			}
+		}
+	}
+	return share
+}
+
+func (g *Aggregator) clusterVisible(cluster string) bool {
+	return g.q.ScopeCoversCluster == nil || g.q.ScopeCoversCluster(cluster)
+}
+
+// Result finishes the window. Call it once; the aggregator must not be used after.
 func (g *Aggregator) Result() *Result {
 	res := &Result{Window: g.window}
-	multiCluster := false
 	clusters := map[string]bool{}
 	for _, k := range g.idleOrder {
 		clusters[g.idle[k].cluster] = true
 	}
-	multiCluster = len(clusters) > 1
+	for c := range g.share {
+		clusters[c] = true
+	}
+	multiCluster := len(clusters) > 1
 
 	if g.q.ShareIdle {
 		for _, gr := range g.groups {
-			for key, c := range gr.scopes {
-				sc := g.idle[key]
-				share := [3]float64{}
-				for r := 0; r < 3; r++ {
-					if sc.alloc[r] > 0 {
-						share[r] = sc.idle[r] * c[r] / sc.alloc[r]
-					}
-				}
-				gr.row.CPUCost += share[0]
-				gr.row.CPUCostIdle += share[0]
-				gr.row.RAMCost += share[1]
-				gr.row.RAMCostIdle += share[1]
-				gr.row.GPUCost += share[2]
-				gr.row.GPUCostIdle += share[2]
-			}
+			share := g.idleShare(gr.scopes)
+			gr.row.CPUCost += share[0]
+			gr.row.CPUCostIdle += share[0]
+			gr.row.RAMCost += share[1]
+			gr.row.RAMCostIdle += share[1]
+			gr.row.GPUCost += share[2]
+			gr.row.GPUCostIdle += share[2]
 		}
+	}
+	var leftovers []*cost.Allocation
+	if g.q.sharing() {
+		leftovers = g.distributeShared(multiCluster)
 	}
 	for _, gr := range g.groups {
 		res.Allocations = append(res.Allocations, gr.row)
 	}
+	res.Allocations = append(res.Allocations, leftovers...)
 	if g.q.Idle || g.q.ShareIdle {
 		for _, key := range g.idleOrder {
 			sc := g.idle[key]
@@ -252,6 +498,84 @@ func (g *Aggregator) Result() *Result {
 		a.Window = g.window
 	}
 	return res
+}
+
+// distributeShared gives every visible group its part of each cluster's shared pool
+// and of the fixed overhead, and returns rows for what no group could receive.
+func (g *Aggregator) distributeShared(multiCluster bool) []*cost.Allocation {
+	var leftovers []*cost.Allocation
+	leftover := func(cluster string, amount float64) {
+		if amount == 0 {
+			return
+		}
+		name := cost.SharedName
+		props := &cost.Properties{Cluster: cluster}
+		if cluster == "" {
+			props = &cost.Properties{}
+		} else if multiCluster {
+			name = cluster + "/" + cost.SharedName
+		}
+		for _, l := range leftovers {
+			if l.Name == name {
+				l.SharedCost += amount
+				return
+			}
+		}
+		leftovers = append(leftovers, &cost.Allocation{Name: name, Kind: cost.KindShared, Properties: props, SharedCost: amount})
+	}
+	split := func(amount float64, weights map[string]float64) bool {
+		if len(weights) == 0 {
+			return false
+		}
+		total := 0.0
+		for _, w := range weights {
+			total += w
+		}
+		even := g.q.ShareSplit == SplitEven || total <= 0
+		for name, w := range weights {
+			gr := g.groups[name]
+			if gr == nil {
+				continue // a group this caller does not see still takes its part
+			}
+			if even {
+				gr.row.SharedCost += amount / float64(len(weights))
+			} else {
+				gr.row.SharedCost += amount * w / total
+			}
+		}
+		return true
+	}
+	clusters := make([]string, 0, len(g.share))
+	for c := range g.share {
+		clusters = append(clusters, c)
+	}
+	sort.Strings(clusters)
+	global := map[string]float64{}
+	for _, cl := range clusters {
+		ss := g.share[cl]
+		pool := ss.pool
+		if g.q.ShareIdle {
+			s := g.idleShare(ss.poolIdle)
+			pool += s[0] + s[1] + s[2]
+		}
+		if pool != 0 && !split(pool, ss.weights) && g.clusterVisible(cl) {
+			leftover(cl, pool)
+		}
+		for name, w := range ss.weights {
+			global[name] += w
+		}
+	}
+	if g.q.ShareCost > 0 {
+		amount := g.q.ShareCost / HoursPerMonth * g.window.Hours()
+		visible := true
+		for _, cl := range clusters {
+			visible = visible && g.clusterVisible(cl)
+		}
+		if !split(amount, global) && visible {
+			leftover("", amount)
+		}
+	}
+	return leftovers
 }
 
 // Run aggregates the given sets into one result for window w. The sets must lie in w.

@@ -24,8 +24,12 @@ import (
 )
 
 // Format versions. Version 1: zstd frame of the body described in encoder.
+// Version 2: the same body with two more allocation numbers (CPUUsageMax,
+// RAMUsageMax) at the end of each row's float mask; a version-1 mask never sets
+// those bits, so one decoder reads both.
 const (
 	formatV1   = 1
+	formatV2   = 2
 	maxDecoded = 1 << 30 // refuse to inflate beyond 1 GiB
 )
 
@@ -69,27 +73,73 @@ func (c *Codec) Encode(s *cost.Set) []byte {
 	e := newEncoder()
 	body := e.set(s)
 	z := c.encoder()
-	out := append([]byte{formatV1}, z.EncodeAll(body, nil)...)
+	out := append([]byte{formatV2}, z.EncodeAll(body, nil)...)
 	c.enc.Put(z)
 	return out
 }
 
 // Decode parses bytes produced by Encode (any version).
 func (c *Codec) Decode(b []byte) (*cost.Set, error) {
+	var (
+		rows  []cost.Allocation
+		props []cost.Properties
+		out   []*cost.Allocation
+	)
+	set, err := c.decode(b, true, func(n int) {
+		// Allocate rows and properties in blocks: one allocation per set instead
+		// of two per row.
+		rows = make([]cost.Allocation, n)
+		props = make([]cost.Properties, n)
+		if n > 0 {
+			out = make([]*cost.Allocation, 0, n)
+		}
+	}, func(a *cost.Allocation) {
+		i := len(out)
+		rows[i] = *a
+		props[i] = *a.Properties
+		rows[i].Properties = &props[i]
+		out = append(out, &rows[i])
+	})
+	if err != nil {
+		return nil, err
+	}
+	set.Allocations = out
+	return set, nil
+}
+
+// Stream decodes b like Decode but, instead of building the set's allocation rows,
+// calls fn with each row in turn. The row passed to fn (and its Properties) is reused
+// for the next one: fn must copy whatever it keeps. Strings and label maps may be
+// kept; label maps are shared between rows and must not be modified. With names
+// false, container rows carry an empty Name (it is derived from their properties,
+// see ContainerName), which saves building one string per row.
+//
+// It returns the set without Allocations (window, assets, warnings, flags).
+func (c *Codec) Stream(b []byte, names bool, fn func(*cost.Allocation)) (*cost.Set, error) {
+	return c.decode(b, names, nil, fn)
+}
+
+// bodyPool holds decompression buffers: nothing decoded refers to the body.
+var bodyPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func (c *Codec) decode(b []byte, names bool, start func(n int), fn func(*cost.Allocation)) (*cost.Set, error) {
 	if len(b) < 1 {
 		return nil, fmt.Errorf("%w: empty", ErrFormat)
 	}
-	if b[0] != formatV1 {
+	if b[0] != formatV1 && b[0] != formatV2 {
 		return nil, fmt.Errorf("%w: unknown format version %d", ErrFormat, b[0])
 	}
+	bp := bodyPool.Get().(*[]byte)
+	defer bodyPool.Put(bp)
 	z := c.decoder()
-	body, err := z.DecodeAll(b[1:], nil)
+	body, err := z.DecodeAll(b[1:], (*bp)[:0])
 	c.dec.Put(z)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
-	d := &decoder{b: body}
-	s, err := d.set()
+	*bp = body
+	d := &decoder{b: body, names: names}
+	s, err := d.set(start, fn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
@@ -191,10 +241,11 @@ func allocFloats(a *cost.Allocation) []float64 {
 		a.RAMByteHours, a.RAMRequestByteHours, a.RAMUsageByteHours, a.RAMCost, a.RAMCostIdle,
 		a.GPUHours, a.GPURequestHours, a.GPUCost, a.GPUCostIdle,
 		a.PVByteHours, a.PVCost, a.LoadBalancerCost, a.SharedCost,
+		a.CPUUsageMax, a.RAMUsageMax,
 	}
 }
 
-const nAllocFloats = 19
+const nAllocFloats = 21
 
 func (e *encoder) set(s *cost.Set) []byte {
 	var r []byte
@@ -311,11 +362,12 @@ func ContainerName(p *cost.Properties) string {
 }
 
 type decoder struct {
-	b    []byte
-	off  int
-	err  error
-	strs []string
-	maps []map[string]string
+	b     []byte
+	off   int
+	err   error
+	strs  []string
+	maps  []map[string]string
+	names bool
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -415,7 +467,7 @@ func (d *decoder) floats(dst ...*float64) {
 	}
 }
 
-func (d *decoder) set() (*cost.Set, error) {
+func (d *decoder) set(start func(n int), fn func(*cost.Allocation)) (*cost.Set, error) {
 	// The header references the string table, which follows it: read the fixed
 	// header fields as indexes first.
 	clusterIdx := d.u()
@@ -423,15 +475,27 @@ func (d *decoder) set() (*cost.Set, error) {
 	res := cost.Resolution(d.byte1())
 	partial := d.byte1() == 1
 	nStr := d.count(1)
-	d.strs = make([]string, 0, nStr)
+	// The table's strings are substrings of one string made from the whole table:
+	// one allocation instead of one per string.
+	type span struct{ from, to int }
+	spans := make([]span, 0, nStr)
+	tableStart := d.off
 	for i := 0; i < nStr && d.err == nil; i++ {
 		l := d.u()
 		if d.err == nil && l > uint64(len(d.b)-d.off) {
 			d.fail("string length %d exceeds input", l)
 			break
 		}
-		d.strs = append(d.strs, string(d.b[d.off:d.off+int(l)]))
+		spans = append(spans, span{d.off - tableStart, d.off - tableStart + int(l)})
 		d.off += int(l)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	table := string(d.b[tableStart:d.off])
+	d.strs = make([]string, len(spans))
+	for i, sp := range spans {
+		d.strs[i] = table[sp.from:sp.to]
 	}
 	nMaps := d.count(1)
 	d.maps = make([]map[string]string, 1, nMaps+1)
@@ -453,37 +517,47 @@ func (d *decoder) set() (*cost.Set, error) {
 	s := &cost.Set{Cluster: d.strs[clusterIdx], Window: cost.Window{Start: ws, End: we}, Resolution: res, Partial: partial}
 
 	nA := d.count(nAllocFloats / 8)
-	if nA > 0 {
-		s.Allocations = make([]*cost.Allocation, 0, nA)
+	if start != nil {
+		start(nA)
 	}
-	// Allocate rows and properties in blocks: one allocation per set instead of two per row.
-	rows := make([]cost.Allocation, nA)
-	props := make([]cost.Properties, nA)
+	var a cost.Allocation
+	var p cost.Properties
+	var services []string
 	for i := 0; i < nA && d.err == nil; i++ {
-		a, p := &rows[i], &props[i]
+		a = cost.Allocation{Properties: &p}
 		a.Kind = cost.Kind(d.byte1())
 		a.Name = d.s()
 		p.Cluster, p.Node, p.Namespace, p.ControllerKind, p.Controller = d.s(), d.s(), d.s(), d.s(), d.s()
 		p.Pod, p.Container, p.ProviderID = d.s(), d.s(), d.s()
+		p.Services = nil
 		if ns := d.count(1); ns > 0 {
-			p.Services = make([]string, ns)
-			for j := range p.Services {
-				p.Services[j] = d.s()
+			// Rows keep their own services slice only in Decode (which copies the
+			// row); in a stream the slice is reused.
+			if start != nil {
+				services = make([]string, ns)
+			} else {
+				services = slices.Grow(services[:0], ns)[:ns]
 			}
+			for j := range services {
+				services[j] = d.s()
+			}
+			p.Services = services
 		}
 		p.Labels, p.Annotations, p.NamespaceLabels, p.NamespaceAnnotations = d.m(), d.m(), d.m(), d.m()
-		a.Properties = p
 		a.Window = cost.Window{Start: d.t(), End: d.t()}
 		a.Start, a.End = d.t(), d.t()
 		d.floats(&a.RunningMinutes,
 			&a.CPUCoreHours, &a.CPURequestCoreHours, &a.CPUUsageCoreHours, &a.CPUCost, &a.CPUCostIdle,
 			&a.RAMByteHours, &a.RAMRequestByteHours, &a.RAMUsageByteHours, &a.RAMCost, &a.RAMCostIdle,
 			&a.GPUHours, &a.GPURequestHours, &a.GPUCost, &a.GPUCostIdle,
-			&a.PVByteHours, &a.PVCost, &a.LoadBalancerCost, &a.SharedCost)
-		if a.Name == "" && a.Kind == cost.KindContainer {
-			a.Name = ContainerName(p)
+			&a.PVByteHours, &a.PVCost, &a.LoadBalancerCost, &a.SharedCost,
+			&a.CPUUsageMax, &a.RAMUsageMax)
+		if a.Name == "" && a.Kind == cost.KindContainer && d.names {
+			a.Name = ContainerName(&p)
 		}
-		s.Allocations = append(s.Allocations, a)
+		if d.err == nil {
+			fn(&a)
+		}
 	}
 	nN := d.count(4)
 	for i := 0; i < nN && d.err == nil; i++ {

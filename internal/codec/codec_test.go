@@ -1,7 +1,10 @@
 package codec_test
 
 import (
+	"bytes"
+	"encoding/hex"
 	"errors"
+	"os"
 	"reflect"
 	"testing"
 	"time"
@@ -25,7 +28,8 @@ func fullSet() *cost.Set {
 		Start: t0.Add(time.Minute), End: t0.Add(50 * time.Minute), RunningMinutes: 49}
 	vals := []*float64{&a.CPUCoreHours, &a.CPURequestCoreHours, &a.CPUUsageCoreHours, &a.CPUCost, &a.CPUCostIdle,
 		&a.RAMByteHours, &a.RAMRequestByteHours, &a.RAMUsageByteHours, &a.RAMCost, &a.RAMCostIdle,
-		&a.GPUHours, &a.GPURequestHours, &a.GPUCost, &a.GPUCostIdle, &a.PVByteHours, &a.PVCost, &a.LoadBalancerCost, &a.SharedCost}
+		&a.GPUHours, &a.GPURequestHours, &a.GPUCost, &a.GPUCostIdle, &a.PVByteHours, &a.PVCost, &a.LoadBalancerCost, &a.SharedCost,
+		&a.CPUUsageMax, &a.RAMUsageMax}
 	for i, v := range vals {
 		*v = float64(i+1) * 1.25
 	}
@@ -94,4 +98,68 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("nil set without error")
 		}
 	})
+}
+
+// TestDecodesVersion1: a set written by format version 1 (before the peak-usage
+// fields existed; testdata/v1-fullset.hex is fullSet() encoded by that version) still
+// decodes, to the same set with the new fields zero.
+func TestDecodesVersion1(t *testing.T) {
+	h, err := os.ReadFile("testdata/v1-fullset.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(string(bytes.TrimSpace(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != 1 {
+		t.Fatalf("fixture is version %d, want 1", b[0])
+	}
+	got, err := codec.New().Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fullSet()
+	for _, a := range want.Allocations {
+		a.CPUUsageMax, a.RAMUsageMax = 0, 0
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("version 1 decodes to\n%+v\nwant\n%+v", got, want)
+	}
+	if v := codec.New().Encode(want)[0]; v != 2 {
+		t.Errorf("new sets are written as version %d, want 2", v)
+	}
+}
+
+// TestStreamMatchesDecode: streaming gives the same rows as Decode, and with names
+// off leaves only container names empty.
+func TestStreamMatchesDecode(t *testing.T) {
+	c := codec.New()
+	b := c.Encode(fullSet())
+	full, err := c.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, names := range []bool{true, false} {
+		var rows []*cost.Allocation
+		head, err := c.Stream(b, names, func(a *cost.Allocation) { rows = append(rows, a.Clone()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(full.Allocations) || head.Allocations != nil || !reflect.DeepEqual(head.Nodes, full.Nodes) {
+			t.Fatalf("names=%v: %d rows (want %d), head %+v", names, len(rows), len(full.Allocations), head)
+		}
+		for i, r := range rows {
+			want := *full.Allocations[i]
+			if !names && want.Kind == cost.KindContainer {
+				want.Name = ""
+			}
+			if !reflect.DeepEqual(r, &want) {
+				t.Errorf("names=%v row %d:\n got %+v\nwant %+v", names, i, r, &want)
+			}
+		}
+	}
+	if _, err := c.Stream(b[:len(b)/2], true, func(*cost.Allocation) {}); !errors.Is(err, codec.ErrFormat) {
+		t.Errorf("truncated stream: err = %v, want ErrFormat", err)
+	}
 }

@@ -93,6 +93,11 @@ type Allocation struct {
 	PVCost           float64
 	LoadBalancerCost float64
 	SharedCost       float64
+
+	// Peaks of the per-sample usage while running (cores, bytes): what right-sizing
+	// must never recommend below. Aggregated rows keep the largest.
+	CPUUsageMax float64
+	RAMUsageMax float64
 }
 
 // TotalCost is the sum of every cost component, including shared idle and shared cost.
@@ -195,6 +200,8 @@ func (a *Allocation) Add(b *Allocation) {
 	a.PVCost += b.PVCost
 	a.LoadBalancerCost += b.LoadBalancerCost
 	a.SharedCost += b.SharedCost
+	a.CPUUsageMax = max(a.CPUUsageMax, b.CPUUsageMax)
+	a.RAMUsageMax = max(a.RAMUsageMax, b.RAMUsageMax)
 	a.RunningMinutes = a.End.Sub(a.Start).Minutes()
 }
 
