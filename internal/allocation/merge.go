@@ -23,41 +23,76 @@ import (
 // The inputs are not modified. Warnings are deduplicated; the result is partial if
 // any input is.
 func MergeSets(w cost.Window, res cost.Resolution, sets []*cost.Set) (*cost.Set, error) {
-	out := &cost.Set{Window: w, Resolution: res}
-	for i, s := range sets {
-		if i == 0 {
-			out.Cluster = s.Cluster
-		} else if s.Cluster != out.Cluster {
-			return nil, fmt.Errorf("merging sets of clusters %q and %q", out.Cluster, s.Cluster)
-		}
-		if !w.Covers(s.Window) {
-			return nil, fmt.Errorf("set %s lies outside the merged window %s", s.Window, w)
-		}
-	}
-	m := newMerger()
+	m := NewMerger(w, res)
 	for _, s := range sets {
-		out.Partial = out.Partial || s.Partial
 		for _, a := range s.Allocations {
-			m.allocation(a)
+			m.AddRow(a)
 		}
-		for _, n := range s.Nodes {
-			m.node(n)
-		}
-		for _, d := range s.Disks {
-			m.disk(d)
-		}
-		for _, l := range s.LoadBalancers {
-			m.lb(l)
-		}
-		for _, wn := range s.Warnings {
-			if !m.warn[wn] {
-				m.warn[wn] = true
-				out.Warnings = append(out.Warnings, wn)
-			}
+		if err := m.EndSet(s); err != nil {
+			return nil, err
 		}
 	}
+	return m.Set(), nil
+}
+
+// Merger is MergeSets one row at a time, for callers that stream stored sets instead
+// of decoding them whole: feed a set's rows with AddRow, then its header (window,
+// assets, warnings) with EndSet, then the next set. Rows are copied (strings
+// included) when kept, so a decoder may reuse them.
+type Merger struct {
+	out *cost.Set
+	n   int
+	*merger
+}
+
+// NewMerger starts a merged set for window w at resolution res.
+func NewMerger(w cost.Window, res cost.Resolution) *Merger {
+	return &Merger{out: &cost.Set{Window: w, Resolution: res}, merger: newMerger()}
+}
+
+// AddRow adds one allocation row of the current set.
+func (m *Merger) AddRow(a *cost.Allocation) { m.allocation(a) }
+
+// EndSet finishes the current set with its header: cluster, window, flags, assets and
+// warnings (its Allocations are ignored: feed them with AddRow).
+func (m *Merger) EndSet(s *cost.Set) error {
+	// Label maps of the next set may reuse the addresses of this one's.
+	clear(m.canon)
+	if m.n == 0 {
+		m.out.Cluster = s.Cluster
+	} else if s.Cluster != m.out.Cluster {
+		return fmt.Errorf("merging sets of clusters %q and %q", m.out.Cluster, s.Cluster)
+	}
+	m.n++
+	if !m.out.Window.Covers(s.Window) {
+		return fmt.Errorf("set %s lies outside the merged window %s", s.Window, m.out.Window)
+	}
+	m.out.Partial = m.out.Partial || s.Partial
+	for _, n := range s.Nodes {
+		m.node(n)
+	}
+	for _, d := range s.Disks {
+		m.disk(d)
+	}
+	for _, l := range s.LoadBalancers {
+		m.lb(l)
+	}
+	for _, wn := range s.Warnings {
+		if !m.warn[wn] {
+			wn = strings.Clone(wn)
+			m.warn[wn] = true
+			m.out.Warnings = append(m.out.Warnings, wn)
+		}
+	}
+	return nil
+}
+
+// Set returns the merged set.
+func (m *Merger) Set() *cost.Set {
+	out := m.out
 	out.Allocations = m.rows
 	out.Nodes, out.Disks, out.LoadBalancers = m.nodes, m.disks, m.lbs
+	w := out.Window
 	for _, a := range out.Allocations {
 		a.Window = w
 	}
@@ -70,7 +105,7 @@ func MergeSets(w cost.Window, res cost.Resolution, sets []*cost.Set) (*cost.Set,
 	for _, l := range out.LoadBalancers {
 		l.Window = w
 	}
-	return out, nil
+	return out
 }
 
 type merger struct {
@@ -149,8 +184,8 @@ func (m *merger) allocation(a *cost.Allocation) {
 	k := m.key(a)
 	r := m.byKey[k]
 	if r == nil {
-		r = a.Clone()
-		m.byKey[k] = r
+		r = detach(a)
+		m.byKey[strings.Clone(k)] = r
 		m.rows = append(m.rows, r)
 		return
 	}
@@ -177,7 +212,10 @@ func (m *merger) node(n *cost.NodeAsset) {
 		return
 	}
 	c := *n
-	c.Labels = maps.Clone(n.Labels)
+	c.Cluster, c.Name, c.ProviderID, c.Provider = strings.Clone(n.Cluster), strings.Clone(n.Name), strings.Clone(n.ProviderID), strings.Clone(n.Provider)
+	c.InstanceType, c.Region, c.Zone = strings.Clone(n.InstanceType), strings.Clone(n.Region), strings.Clone(n.Zone)
+	c.PriceSource, c.PriceWarning = strings.Clone(n.PriceSource), strings.Clone(n.PriceWarning)
+	c.Labels = detachMap(n.Labels)
 	m.nodeIdx[k] = len(m.nodes)
 	m.nodes = append(m.nodes, &c)
 }
@@ -193,6 +231,7 @@ func (m *merger) disk(d *cost.DiskAsset) {
 		return
 	}
 	c := *d
+	c.Cluster, c.Name, c.StorageClass, c.ProviderID = strings.Clone(d.Cluster), strings.Clone(d.Name), strings.Clone(d.StorageClass), strings.Clone(d.ProviderID)
 	m.diskIdx[k] = len(m.disks)
 	m.disks = append(m.disks, &c)
 }
@@ -207,6 +246,7 @@ func (m *merger) lb(l *cost.LoadBalancerAsset) {
 		return
 	}
 	c := *l
+	c.Cluster, c.Namespace, c.Name = strings.Clone(l.Cluster), strings.Clone(l.Namespace), strings.Clone(l.Name)
 	m.lbIdx[k] = len(m.lbs)
 	m.lbs = append(m.lbs, &c)
 }

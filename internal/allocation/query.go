@@ -2,6 +2,7 @@ package allocation
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -222,6 +223,7 @@ func (g *Aggregator) scope(p *cost.Properties) (scopeID, *idleScope) {
 	}
 	s := g.idle[id]
 	if s == nil {
+		id = scopeID{cluster: strings.Clone(id.cluster), node: strings.Clone(id.node)}
 		s = &idleScope{cluster: id.cluster, node: id.node}
 		g.idle[id] = s
 		g.idleOrder = append(g.idleOrder, id)
@@ -232,6 +234,7 @@ func (g *Aggregator) scope(p *cost.Properties) (scopeID, *idleScope) {
 func (g *Aggregator) shareScopeOf(cluster string) *shareScope {
 	s := g.share[cluster]
 	if s == nil {
+		cluster = strings.Clone(cluster)
 		s = &shareScope{weights: map[string]float64{}, props: &cost.Properties{Cluster: cluster}}
 		g.share[cluster] = s
 	}
@@ -243,8 +246,15 @@ func (g *Aggregator) AddSet(s *cost.Set) {
 	for _, a := range s.Allocations {
 		g.Add(a)
 	}
-	for _, w := range s.Warnings {
-		g.warnings[w] = struct{}{}
+	g.AddWarnings(s.Warnings)
+}
+
+// AddWarnings records a set's warnings (AddSet does it for whole sets).
+func (g *Aggregator) AddWarnings(ws []string) {
+	for _, w := range ws {
+		if _, ok := g.warnings[w]; !ok {
+			g.warnings[strings.Clone(w)] = struct{}{}
+		}
 	}
 }
 
@@ -285,7 +295,7 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 			sc.visible = true
 		}
 		if sc.idleRow == nil {
-			sc.idleRow = &cost.Allocation{Name: cost.IdleName, Kind: cost.KindIdle, Properties: props.Clone()}
+			sc.idleRow = &cost.Allocation{Name: cost.IdleName, Kind: cost.KindIdle, Properties: detachProps(props)}
 			if !g.q.IdleByNode {
 				sc.idleRow.Properties.Node, sc.idleRow.Properties.ProviderID = "", ""
 			}
@@ -311,14 +321,22 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 	name := groupName(g.q.Aggregate, a)
 	if sharing {
 		ss := g.shareScopeOf(props.Cluster)
-		ss.weights[name] += a.TotalCost() - a.CPUCostIdle - a.RAMCostIdle - a.GPUCostIdle - a.SharedCost
+		w := a.TotalCost() - a.CPUCostIdle - a.RAMCostIdle - a.GPUCostIdle - a.SharedCost
+		if _, ok := ss.weights[name]; ok {
+			ss.weights[name] += w
+		} else {
+			ss.weights[strings.Clone(name)] = w
+		}
 	}
 	if !pass || (g.q.Scope != nil && !g.q.Scope(a)) {
 		return
 	}
 	gr := g.groups[name]
 	if gr == nil {
-		row := a.Clone()
+		// Rows may come from a decoder that reuses them and whose strings share one
+		// buffer per stored set: keep nothing of theirs.
+		name = strings.Clone(name)
+		row := detach(a)
 		row.Name = name
 		if len(g.q.Aggregate) > 0 {
 			row.Kind = cost.KindContainer
@@ -527,12 +545,15 @@ func (g *Aggregator) distributeShared(multiCluster bool) []*cost.Allocation {
 		if len(weights) == 0 {
 			return false
 		}
+		// Sum in name order: the same inputs give the same bits, run after run.
+		names := slices.Sorted(maps.Keys(weights))
 		total := 0.0
-		for _, w := range weights {
-			total += w
+		for _, name := range names {
+			total += weights[name]
 		}
 		even := g.q.ShareSplit == SplitEven || total <= 0
-		for name, w := range weights {
+		for _, name := range names {
+			w := weights[name]
 			gr := g.groups[name]
 			if gr == nil {
 				continue // a group this caller does not see still takes its part
@@ -588,4 +609,84 @@ func Run(w cost.Window, sets []*cost.Set, q Query) (*Result, error) {
 		g.AddSet(s)
 	}
 	return g.Result(), nil
+}
+
+// detach returns a deep copy of a that shares no memory with it, strings included:
+// a group row must not keep a decoded set's string table alive.
+func detach(a *cost.Allocation) *cost.Allocation {
+	c := *a
+	c.Name = strings.Clone(a.Name)
+	c.Properties = detachProps(a.Properties)
+	return &c
+}
+
+func detachProps(p *cost.Properties) *cost.Properties {
+	if p == nil {
+		return nil
+	}
+	c := &cost.Properties{
+		Cluster: strings.Clone(p.Cluster), Node: strings.Clone(p.Node), Namespace: strings.Clone(p.Namespace),
+		ControllerKind: strings.Clone(p.ControllerKind), Controller: strings.Clone(p.Controller),
+		Pod: strings.Clone(p.Pod), Container: strings.Clone(p.Container), ProviderID: strings.Clone(p.ProviderID),
+		Labels: detachMap(p.Labels), Annotations: detachMap(p.Annotations),
+		NamespaceLabels: detachMap(p.NamespaceLabels), NamespaceAnnotations: detachMap(p.NamespaceAnnotations),
+	}
+	if len(p.Services) > 0 {
+		c.Services = make([]string, len(p.Services))
+		for i, s := range p.Services {
+			c.Services[i] = strings.Clone(s)
+		}
+	}
+	return c
+}
+
+func detachMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[strings.Clone(k)] = strings.Clone(v)
+	}
+	return c
+}
+
+// SizeEstimate is roughly how many bytes the aggregator holds (for cache budgets).
+func (g *Aggregator) SizeEstimate() int {
+	n := 512
+	for name, gr := range g.groups {
+		n += 700 + 2*len(name) + 48*len(gr.scopes) + propsSize(gr.row.Properties)
+	}
+	for _, s := range g.idle {
+		n += 900
+		if s.idleRow != nil {
+			n += propsSize(s.idleRow.Properties)
+		}
+	}
+	for _, s := range g.share {
+		n += 200 + 48*len(s.poolIdle)
+		for name := range s.weights {
+			n += 64 + len(name)
+		}
+	}
+	for w := range g.warnings {
+		n += 32 + len(w)
+	}
+	return n
+}
+
+func propsSize(p *cost.Properties) int {
+	if p == nil {
+		return 0
+	}
+	n := len(p.Cluster) + len(p.Node) + len(p.Namespace) + len(p.ControllerKind) + len(p.Controller) + len(p.Pod) + len(p.Container) + len(p.ProviderID)
+	for _, s := range p.Services {
+		n += 16 + len(s)
+	}
+	for _, m := range []map[string]string{p.Labels, p.Annotations, p.NamespaceLabels, p.NamespaceAnnotations} {
+		for k, v := range m {
+			n += 48 + len(k) + len(v)
+		}
+	}
+	return n
 }

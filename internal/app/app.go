@@ -30,6 +30,7 @@ import (
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/rbac"
+	"github.com/costwarden/costwarden/internal/rollup"
 	"github.com/costwarden/costwarden/internal/server"
 	"github.com/costwarden/costwarden/internal/sets"
 )
@@ -103,6 +104,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		log.Warn("no cluster source is configured: costs are served from stored data only (use --demo for the simulated cluster)")
 	}
 	qs := query.NewService(st, live...)
+	rollups := rollup.New(st, rollup.Options{Now: env.Now, Log: log.With("component", "rollup")})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -169,7 +171,14 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, len(ingesters)+1)
+	errc := make(chan error, len(ingesters)+2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := rollups.Run(ctx); err != nil {
+			errc <- err
+		}
+	}()
 	for _, in := range ingesters {
 		wg.Add(1)
 		go func() {

@@ -8,9 +8,9 @@
 package query
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,7 +18,6 @@ import (
 
 	"github.com/costwarden/costwarden/internal/allocation"
 	"github.com/costwarden/costwarden/internal/cost"
-	"github.com/costwarden/costwarden/internal/sets"
 )
 
 // ParamError is a bad query parameter; its message is safe to show.
@@ -54,9 +53,10 @@ const maxSteps = 2000
 func ParseAllocation(v url.Values, now time.Time, s Settings) (*AllocationRequest, error) {
 	for k := range v {
 		switch k {
-		case "window", "aggregate", "step", "accumulate", "idle", "shareIdle", "idleByNode", "includeIdle":
+		case "window", "aggregate", "step", "accumulate", "idle", "shareIdle", "idleByNode", "includeIdle",
+			"filter", "shareNamespaces", "shareLabels", "shareCost", "shareSplit":
 		default:
-			return nil, badParam(k, "unknown parameter (window, aggregate, step, accumulate, idle, shareIdle, idleByNode)")
+			return nil, badParam(k, "unknown parameter (window, aggregate, step, accumulate, idle, shareIdle, idleByNode, filter, shareNamespaces, shareLabels, shareCost, shareSplit)")
 		}
 	}
 	req := &AllocationRequest{}
@@ -119,89 +119,70 @@ func ParseAllocation(v url.Values, now time.Time, s Settings) (*AllocationReques
 	if req.Query.IdleByNode, err = boolParam("idleByNode", false); err != nil {
 		return nil, err
 	}
+	if err := parseFilterParam(v.Get("filter"), s, &req.Query); err != nil {
+		return nil, err
+	}
+	if err := parseShareParams(v, &req.Query); err != nil {
+		return nil, err
+	}
 	return req, nil
+}
+
+func parseFilterParam(f string, s Settings, q *allocation.Query) error {
+	flt, err := allocation.ParseFilter(f, s.BusinessLabels)
+	if err != nil {
+		return badParam("filter", "%v", err)
+	}
+	q.Filter, q.FilterKey = flt.Predicate(), flt.String()
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseShareParams(v url.Values, q *allocation.Query) error {
+	for _, ns := range splitList(v.Get("shareNamespaces")) {
+		if len(ns) > 253 || strings.ContainsAny(ns, " /:\\\"") {
+			return badParam("shareNamespaces", "%q is not a namespace name", ns)
+		}
+		q.ShareNamespaces = append(q.ShareNamespaces, ns)
+	}
+	for _, kv := range splitList(v.Get("shareLabels")) {
+		k, val, ok := strings.Cut(kv, ":")
+		k, val = strings.TrimSpace(k), strings.TrimSpace(val)
+		if !ok || k == "" {
+			return badParam("shareLabels", "want key:value pairs separated by commas (app:proxy,team:platform), got %q", kv)
+		}
+		q.ShareLabels = append(q.ShareLabels, allocation.LabelValue{Key: k, Value: val})
+	}
+	if sc := v.Get("shareCost"); sc != "" {
+		f, err := strconv.ParseFloat(sc, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e12 {
+			return badParam("shareCost", "must be a non-negative amount per month, got %q", sc)
+		}
+		q.ShareCost = f
+	}
+	switch sp := v.Get("shareSplit"); sp {
+	case "", "weighted":
+		q.ShareSplit = allocation.SplitWeighted
+	case "even":
+		q.ShareSplit = allocation.SplitEven
+	default:
+		return badParam("shareSplit", "must be weighted or even, got %q", sp)
+	}
+	return nil
 }
 
 // LiveSource provides open (not yet stored) sets, such as the current hour.
 type LiveSource interface {
 	Live() *cost.Set
-}
-
-// Service runs queries for one tenant.
-type Service struct {
-	sets *sets.Sets
-	live []LiveSource
-}
-
-// NewService returns a query service reading s and the open hours of live.
-func NewService(s *sets.Sets, live ...LiveSource) *Service {
-	return &Service{sets: s, live: live}
-}
-
-// steps splits the request window into result windows.
-func (r *AllocationRequest) steps() []cost.Window {
-	if r.Step == 0 || r.Accumulate {
-		return []cost.Window{r.Window}
-	}
-	// Steps are aligned to the step from the window's start.
-	return r.Window.Split(r.Step)
-}
-
-// Allocation answers an allocation request: one result per step (one in all when
-// accumulating). Hours are included when their start lies in the window.
-func (s *Service) Allocation(ctx context.Context, req *AllocationRequest) ([]*allocation.Result, error) {
-	steps := req.steps()
-	aggs := make([]*allocation.Aggregator, len(steps))
-	for i, w := range steps {
-		aggs[i] = allocation.NewAggregator(w, req.Query)
-	}
-	from := req.Window.Start
-	add := func(set *cost.Set) {
-		for i, w := range steps {
-			if w.Contains(set.Window.Start) {
-				aggs[i].AddSet(set)
-				return
-			}
-		}
-	}
-	err := s.sets.Scan(ctx, cost.Hourly, from, req.Window.End, func(set *cost.Set) error {
-		add(set)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range s.live {
-		if set := l.Live(); set != nil && set.Window.Start.Before(req.Window.End) && !set.Window.Start.Before(from) {
-			add(set)
-		}
-	}
-	out := make([]*allocation.Result, len(aggs))
-	for i, g := range aggs {
-		out[i] = g.Result()
-	}
-	return out, nil
-}
-
-// Assets returns the node, disk and load-balancer assets of the window, summed per
-// asset.
-func (s *Service) Assets(ctx context.Context, w cost.Window) (*AssetsResult, error) {
-	w.Start = w.Start.Truncate(time.Hour)
-	res := newAssetsResult(w)
-	from := w.Start
-	err := s.sets.Scan(ctx, cost.Hourly, from, w.End, func(set *cost.Set) error {
-		res.add(set)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range s.live {
-		if set := l.Live(); set != nil && set.Window.Start.Before(w.End) && !set.Window.Start.Before(from) {
-			res.add(set)
-		}
-	}
-	return res, nil
 }
 
 // AssetsResult sums assets over a window.
