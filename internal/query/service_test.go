@@ -295,4 +295,3 @@ func TestParseAllocationShareAndFilterErrors(t *testing.T) {
 		t.Errorf("parsed %+v", q)
 	}
 }
-
