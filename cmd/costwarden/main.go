@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd())
+	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd(), c.pricingCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "costwarden: %v\n", err)
 		return 1

@@ -79,7 +79,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 			log.Error("closing the store", "error", err)
 		}
 	}()
-	pricer, err := pricing.New(customPrices(cfg.Pricing.Custom))
+	pricer, err := newPricer(cfg)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if len(ingesters) == 0 {
 		log.Warn("no cluster source is configured: costs are served from stored data only (use --demo for the simulated cluster)")
 	}
-	qs := query.NewService(st, live...)
+	qs := query.NewServiceWithOptions(st, query.Options{CacheBytes: int(cfg.Query.CacheBytes)}, live...)
 	rollups := rollup.New(st, rollup.Options{Now: env.Now, Log: log.With("component", "rollup")})
 
 	reg := prometheus.NewRegistry()

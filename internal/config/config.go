@@ -15,17 +15,19 @@ import (
 
 // Config is the whole configuration.
 type Config struct {
-	DataDir    string           `yaml:"dataDir" doc:"Directory holding the embedded database, the key file (unless keys.file says otherwise) and the generated TLS certificate. Created 0700."`
-	TimeZone   string           `yaml:"timeZone" doc:"IANA time zone for calendar windows (today, week, month, ...). Stored data is always UTC."`
-	Server     ServerConfig     `yaml:"server"`
-	Storage    StorageConfig    `yaml:"storage"`
-	Keys       KeysConfig       `yaml:"keys"`
-	Auth       AuthConfig       `yaml:"auth"`
-	Pricing    PricingConfig    `yaml:"pricing"`
-	Allocation AllocationConfig `yaml:"allocation"`
-	Collect    CollectConfig    `yaml:"collect"`
-	Demo       DemoConfig       `yaml:"demo"`
-	Log        LogConfig        `yaml:"log"`
+	DataDir         string                `yaml:"dataDir" doc:"Directory holding the embedded database, the key file (unless keys.file says otherwise) and the generated TLS certificate. Created 0700."`
+	TimeZone        string                `yaml:"timeZone" doc:"IANA time zone for calendar windows (today, week, month, ...). Stored data is always UTC."`
+	Server          ServerConfig          `yaml:"server"`
+	Storage         StorageConfig         `yaml:"storage"`
+	Keys            KeysConfig            `yaml:"keys"`
+	Auth            AuthConfig            `yaml:"auth"`
+	Pricing         PricingConfig         `yaml:"pricing"`
+	Allocation      AllocationConfig      `yaml:"allocation"`
+	Collect         CollectConfig         `yaml:"collect"`
+	Query           QueryConfig           `yaml:"query"`
+	Recommendations RecommendationsConfig `yaml:"recommendations"`
+	Demo            DemoConfig            `yaml:"demo"`
+	Log             LogConfig             `yaml:"log"`
 }
 
 // ServerConfig configures the listeners.
@@ -73,8 +75,24 @@ type AuthConfig struct {
 
 // PricingConfig configures prices.
 type PricingConfig struct {
-	Currency string       `yaml:"currency" doc:"ISO 4217 code of the currency the prices are in."`
-	Custom   CustomPrices `yaml:"custom"`
+	Currency       string            `yaml:"currency" doc:"ISO 4217 code of the currency the prices are in."`
+	Custom         CustomPrices      `yaml:"custom"`
+	Catalog        CatalogConfig     `yaml:"catalog"`
+	Discounts      DiscountConfig    `yaml:"discounts"`
+	StorageClasses map[string]string `yaml:"storageClasses" doc:"Price of one GiB-month of persistent volume per storage class (e.g. gp3: 0.08); other classes use pricing.custom.storage."`
+}
+
+// CatalogConfig configures the bundled list-price catalogs.
+type CatalogConfig struct {
+	Enabled bool `yaml:"enabled" doc:"Price nodes whose labels name a provider, region and instance type from the bundled list-price catalogs (nodes not in a catalog fall back to custom prices with a warning). Off: custom prices for every node."`
+}
+
+// DiscountConfig holds discounts off catalog list prices, in percent.
+type DiscountConfig struct {
+	AWS        float64 `yaml:"aws" doc:"Discount in percent off AWS on-demand list prices (savings plans, EDP)."`
+	GCP        float64 `yaml:"gcp" doc:"Discount in percent off GCP on-demand list prices (committed use)."`
+	Azure      float64 `yaml:"azure" doc:"Discount in percent off Azure on-demand list prices (reservations, MACC)."`
+	Negotiated float64 `yaml:"negotiated" doc:"Further negotiated discount in percent off every catalog price, spot included."`
 }
 
 // CustomPrices are COST_MODEL.md's custom prices.
@@ -91,6 +109,19 @@ type CustomPrices struct {
 // AllocationConfig configures how costs are reported.
 type AllocationConfig struct {
 	BusinessLabels map[string]string `yaml:"businessLabels" doc:"Label read by each business aggregation key (team, department, product, environment, owner); the pod's label wins, then the namespace's. Default: the key's own name."`
+}
+
+// QueryConfig configures cost queries.
+type QueryConfig struct {
+	CacheBytes int64 `yaml:"cacheBytes" doc:"Memory budget, in bytes, of the cache of partial query results (one aggregated stored window per query shape). 0 disables it."`
+}
+
+// RecommendationsConfig configures right-sizing recommendations.
+type RecommendationsConfig struct {
+	CPUPercentile float64 `yaml:"cpuPercentile" doc:"Percentile of observed CPU usage (hourly averages of each replica) that the recommended CPU request covers."`
+	CPUHeadroom   float64 `yaml:"cpuHeadroom" doc:"Headroom in percent added to the CPU percentile."`
+	RAMHeadroom   float64 `yaml:"ramHeadroom" doc:"Headroom in percent added to the peak observed memory (the memory recommendation is never below the peak)."`
+	MinHours      float64 `yaml:"minHours" doc:"Container-hours of data a workload needs before it gets a recommendation."`
 }
 
 // CollectConfig configures ingestion.
@@ -139,9 +170,14 @@ func Default() Config {
 				CPU: 0.031611, RAM: 0.004237, GPU: 0.95, Storage: 0.04, LoadBalancer: 0.025,
 				SpotCPU: 0.006655, SpotRAM: 0.000892,
 			},
+			Catalog: CatalogConfig{Enabled: true},
 		},
 		Collect: CollectConfig{Resolution: time.Minute, CloseDelay: 2 * time.Minute},
-		Demo:    DemoConfig{ClusterName: "demo", Seed: 1, Pods: 300, Days: 30},
-		Log:     LogConfig{Level: "info", Format: "json"},
+		Query:   QueryConfig{CacheBytes: 128 << 20},
+		Recommendations: RecommendationsConfig{
+			CPUPercentile: 95, CPUHeadroom: 15, RAMHeadroom: 15, MinHours: 24,
+		},
+		Demo: DemoConfig{ClusterName: "demo", Seed: 1, Pods: 300, Days: 30},
+		Log:  LogConfig{Level: "info", Format: "json"},
 	}
 }

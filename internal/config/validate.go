@@ -80,6 +80,39 @@ func (c *Config) Validate() Errors {
 	if p.CPU == 0 && p.RAM == 0 && p.GPU == 0 {
 		bad("pricing.custom", "cpu, ram and gpu are all 0: every node would cost nothing")
 	}
+	for _, d := range []struct {
+		key string
+		v   float64
+	}{
+		{"aws", c.Pricing.Discounts.AWS}, {"gcp", c.Pricing.Discounts.GCP}, {"azure", c.Pricing.Discounts.Azure}, {"negotiated", c.Pricing.Discounts.Negotiated},
+	} {
+		if math.IsNaN(d.v) || d.v < 0 || d.v >= 100 {
+			bad("pricing.discounts."+d.key, "must be a percentage in [0, 100), got %v", d.v)
+		}
+	}
+	for class, v := range c.Pricing.StorageClasses {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			bad("pricing.storageClasses."+class, "must be a non-negative price per GiB-month, got %q", v)
+		}
+	}
+	if c.Query.CacheBytes < 0 || c.Query.CacheBytes > 64<<30 {
+		bad("query.cacheBytes", "must lie between 0 and 68719476736, got %d", c.Query.CacheBytes)
+	}
+	if r := c.Recommendations; math.IsNaN(r.CPUPercentile) || r.CPUPercentile <= 0 || r.CPUPercentile > 100 {
+		bad("recommendations.cpuPercentile", "must lie in (0, 100], got %v", r.CPUPercentile)
+	}
+	for _, h := range []struct {
+		key string
+		v   float64
+	}{{"cpuHeadroom", c.Recommendations.CPUHeadroom}, {"ramHeadroom", c.Recommendations.RAMHeadroom}} {
+		if math.IsNaN(h.v) || h.v < 0 || h.v > 1000 {
+			bad("recommendations."+h.key, "must be a percentage between 0 and 1000, got %v", h.v)
+		}
+	}
+	if m := c.Recommendations.MinHours; math.IsNaN(m) || m < 1 || m > 24*400 {
+		bad("recommendations.minHours", "must lie between 1 and 9600, got %v", m)
+	}
 	for k, label := range c.Allocation.BusinessLabels {
 		switch k {
 		case "team", "department", "product", "environment", "owner":
