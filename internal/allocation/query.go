@@ -340,6 +340,9 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 		row.Name = name
 		if len(g.q.Aggregate) > 0 {
 			row.Kind = cost.KindContainer
+			// An aggregated row ran from its earliest start to its latest end, even
+			// when it holds one row (a stored day's row may have gaps).
+			row.RunningMinutes = row.End.Sub(row.Start).Minutes()
 		}
 		gr = &group{row: row}
 		g.groups[name] = gr
