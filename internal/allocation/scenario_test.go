@@ -78,10 +78,10 @@ type spPod struct {
 	pod cost.Pod
 }
 type spContainer struct {
-	pod                      int
-	name                     string
-	reqCPU, reqRAM, useCPU   float64
-	useRAM, gpu              float64
+	pod                    int
+	name                   string
+	reqCPU, reqRAM, useCPU float64
+	useRAM, gpu            float64
 	span
 }
 type spPV struct {
