@@ -116,8 +116,10 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	api := &httpapi.API{
 		Query:    qs,
 		Settings: query.Settings{Location: loc, BusinessLabels: cfg.Allocation.BusinessLabels},
-		Now:      env.Now,
-		Log:      log.With("component", "api"),
+		Recommendations: query.RecommendationSettings{CPUPercentile: cfg.Recommendations.CPUPercentile, CPUHeadroom: cfg.Recommendations.CPUHeadroom,
+			RAMHeadroom: cfg.Recommendations.RAMHeadroom, MinHours: cfg.Recommendations.MinHours},
+		Now: env.Now,
+		Log: log.With("component", "api"),
 		Ready: func() bool {
 			if len(ingesters) == 0 {
 				return true

@@ -27,8 +27,10 @@ import (
 type API struct {
 	Query    *query.Service
 	Settings query.Settings
-	Now      func() time.Time
-	Log      *slog.Logger
+	// Recommendations are the configured right-sizing defaults.
+	Recommendations query.RecommendationSettings
+	Now             func() time.Time
+	Log             *slog.Logger
 	// Ready reports whether the server can answer cost queries (an hour is stored).
 	Ready func() bool
 }
@@ -41,6 +43,7 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/allocation", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "OpenCost-compatible cost allocation.", Handler: a.handle(a.allocation)},
 		{Method: "GET", Path: "/allocation/compute", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Alias of /allocation (OpenCost).", Handler: a.handle(a.allocation)},
 		{Method: "GET", Path: "/assets", Access: server.Authenticated, Permission: rbac.ReadAssets, Summary: "OpenCost-compatible assets: nodes, disks, load balancers.", Handler: a.handle(a.assets)},
+		{Method: "GET", Path: "/api/v1/recommendations", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Right-sizing: recommended CPU and memory requests per workload container, with monthly savings.", Handler: a.handle(a.recommendations)},
 	}
 }
 
