@@ -45,9 +45,10 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-## bench: the benchmark report (figures next to their targets)
+## bench: the benchmark report (the demo server at 10,000 pods x 30 days, then the
+## Go benchmarks on its data; each figure next to its target)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./... | tee bench.out
+	$(GO) run ./internal/bench/report | tee bench.out
 
 clean:
 	rm -rf bin bench.out

@@ -26,7 +26,8 @@ const day = 24 * time.Hour
 
 // Options configure a Job.
 type Options struct {
-	// Interval between checks for days to build (default 5m).
+	// Interval between checks for days to build (default 1m; a check with nothing
+	// to build lists window keys only).
 	Interval time.Duration
 	Now      func() time.Time
 	Log      *slog.Logger
@@ -41,7 +42,7 @@ type Job struct {
 // New returns a Job over s.
 func New(s *sets.Sets, opts Options) *Job {
 	if opts.Interval <= 0 {
-		opts.Interval = 5 * time.Minute
+		opts.Interval = time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
