@@ -246,6 +246,15 @@ func narrow(dst, src *cost.Properties) {
 		*dst = cost.Properties{}
 		return
 	}
+	narrowScalars(dst, src)
+	dst.Labels = intersectMaps(dst.Labels, src.Labels)
+	dst.Annotations = intersectMaps(dst.Annotations, src.Annotations)
+	dst.NamespaceLabels = intersectMaps(dst.NamespaceLabels, src.NamespaceLabels)
+	dst.NamespaceAnnotations = intersectMaps(dst.NamespaceAnnotations, src.NamespaceAnnotations)
+}
+
+// narrowScalars is narrow for everything but the label and annotation maps.
+func narrowScalars(dst, src *cost.Properties) {
 	if dst.Cluster != src.Cluster {
 		dst.Cluster = ""
 	}
@@ -272,10 +281,6 @@ func narrow(dst, src *cost.Properties) {
 		dst.ProviderID = ""
 	}
 	dst.Services = intersectStrings(dst.Services, src.Services)
-	dst.Labels = intersectMaps(dst.Labels, src.Labels)
-	dst.Annotations = intersectMaps(dst.Annotations, src.Annotations)
-	dst.NamespaceLabels = intersectMaps(dst.NamespaceLabels, src.NamespaceLabels)
-	dst.NamespaceAnnotations = intersectMaps(dst.NamespaceAnnotations, src.NamespaceAnnotations)
 }
 
 // intersectMaps removes from dst (which the caller owns) entries src lacks or

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -115,6 +116,9 @@ type merger struct {
 	// distinct label set, and every input set stays alive during the merge, so an
 	// address is never reused for another map.
 	canon map[uintptr]string
+	// kept label maps by canonical string: rows with equal labels share one copy.
+	maps map[string]map[string]string
+	ids  map[string]int
 
 	nodeIdx, diskIdx, lbIdx map[string]int
 	nodes                   []*cost.NodeAsset
@@ -125,13 +129,27 @@ type merger struct {
 }
 
 func newMerger() *merger {
-	return &merger{byKey: map[string]*cost.Allocation{}, canon: map[uintptr]string{}, nodeIdx: map[string]int{}, diskIdx: map[string]int{}, lbIdx: map[string]int{}, warn: map[string]bool{}}
+	return &merger{byKey: map[string]*cost.Allocation{}, canon: map[uintptr]string{}, maps: map[string]map[string]string{}, ids: map[string]int{}, nodeIdx: map[string]int{}, diskIdx: map[string]int{}, lbIdx: map[string]int{}, warn: map[string]bool{}}
 }
 
-func (m *merger) writeMap(b *strings.Builder, lm map[string]string) {
+// labelID numbers distinct label sets by content (0 = none).
+func (m *merger) labelID(lm map[string]string) int {
 	if len(lm) == 0 {
-		b.WriteByte(1)
-		return
+		return 0
+	}
+	c := m.canonOf(lm)
+	id, ok := m.ids[c]
+	if !ok {
+		id = len(m.ids) + 1
+		m.ids[strings.Clone(c)] = id
+	}
+	return id
+}
+
+// canonOf is a label set's canonical string, computed once per decoded map.
+func (m *merger) canonOf(lm map[string]string) string {
+	if len(lm) == 0 {
+		return ""
 	}
 	ptr := reflect.ValueOf(lm).Pointer()
 	c, ok := m.canon[ptr]
@@ -146,8 +164,7 @@ func (m *merger) writeMap(b *strings.Builder, lm map[string]string) {
 		c = cb.String()
 		m.canon[ptr] = c
 	}
-	b.WriteString(c)
-	b.WriteByte(1)
+	return c
 }
 
 // key identifies a row up to its numbers: everything aggregation or filtering can
@@ -174,17 +191,45 @@ func (m *merger) key(a *cost.Allocation) string {
 	if a.Kind == cost.KindIdle {
 		return b.String()
 	}
+	// Label sets enter the key as small ids of their canonical form: keys stay
+	// short however many labels a pod has.
 	for _, lm := range []map[string]string{p.Labels, p.Annotations, p.NamespaceLabels, p.NamespaceAnnotations} {
-		m.writeMap(b, lm)
+		b.WriteString(strconv.Itoa(m.labelID(lm)))
+		b.WriteByte(1)
 	}
 	return b.String()
+}
+
+// keep returns the kept copy of a decoded label set: one per distinct set, so a
+// day's rows share maps as the decoded hours do. Kept maps are read-only.
+func (m *merger) keep(orig map[string]string) map[string]string {
+	if orig == nil {
+		return nil
+	}
+	c := m.canonOf(orig)
+	if kept, ok := m.maps[c]; ok {
+		return kept
+	}
+	kept := detachMap(orig)
+	m.maps[strings.Clone(c)] = kept
+	return kept
 }
 
 func (m *merger) allocation(a *cost.Allocation) {
 	k := m.key(a)
 	r := m.byKey[k]
 	if r == nil {
-		r = detach(a)
+		c := *a
+		c.Name = strings.Clone(a.Name)
+		if op := a.Properties; op != nil {
+			p := *op
+			p.Labels, p.Annotations, p.NamespaceLabels, p.NamespaceAnnotations = nil, nil, nil, nil
+			p = *detachProps(&p)
+			p.Labels, p.Annotations = m.keep(op.Labels), m.keep(op.Annotations)
+			p.NamespaceLabels, p.NamespaceAnnotations = m.keep(op.NamespaceLabels), m.keep(op.NamespaceAnnotations)
+			c.Properties = &p
+		}
+		r = &c
 		m.byKey[strings.Clone(k)] = r
 		m.rows = append(m.rows, r)
 		return

@@ -3,6 +3,7 @@ package allocation
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -159,6 +160,15 @@ type Aggregator struct {
 	warnings map[string]struct{}
 	// Rows fed (for cache sizing).
 	rows int
+
+	// Hot-path caches. gen counts the sets fed: a group skips narrowing its labels
+	// against a map it already narrowed against in the same set (decoded sets share
+	// one map per distinct label set, and a map's address is only trusted while its
+	// set is being fed).
+	gen        uint32
+	lastScope  *idleScope
+	lastID     scopeID
+	ctrlNames  map[[2]string]string
 }
 
 type scopeID struct{ cluster, node string }
@@ -167,6 +177,10 @@ type group struct {
 	row *cost.Allocation
 	// per idle scope: this group's CPU, RAM, GPU cost (for idle sharing)
 	scopes []scopeSum
+	// label maps (Labels, Annotations, NamespaceLabels, NamespaceAnnotations) the
+	// row was last narrowed against, in set generation gen
+	seen [4]uintptr
+	gen  uint32
 }
 
 type scopeSum struct {
@@ -221,6 +235,9 @@ func (g *Aggregator) scope(p *cost.Properties) (scopeID, *idleScope) {
 	if g.q.IdleByNode {
 		id.node = p.Node
 	}
+	if g.lastScope != nil && id == g.lastID {
+		return g.lastID, g.lastScope
+	}
 	s := g.idle[id]
 	if s == nil {
 		id = scopeID{cluster: strings.Clone(id.cluster), node: strings.Clone(id.node)}
@@ -228,6 +245,7 @@ func (g *Aggregator) scope(p *cost.Properties) (scopeID, *idleScope) {
 		g.idle[id] = s
 		g.idleOrder = append(g.idleOrder, id)
 	}
+	g.lastID, g.lastScope = id, s
 	return id, s
 }
 
@@ -241,8 +259,16 @@ func (g *Aggregator) shareScopeOf(cluster string) *shareScope {
 	return s
 }
 
+// NextSet tells the aggregator that the rows fed next come from another set. AddSet
+// calls it; callers feeding rows with Add call it between sets.
+func (g *Aggregator) NextSet() {
+	g.gen++
+	g.lastScope = nil
+}
+
 // AddSet feeds every row of a stored set.
 func (g *Aggregator) AddSet(s *cost.Set) {
+	g.NextSet()
 	for _, a := range s.Allocations {
 		g.Add(a)
 	}
@@ -257,6 +283,10 @@ func (g *Aggregator) AddWarnings(ws []string) {
 		}
 	}
 }
+
+// SetWindow sets the window of the result (an aggregator fed one stored window can
+// become the result of the step that holds it).
+func (g *Aggregator) SetWindow(w cost.Window) { g.window = w }
 
 // Rows is the number of rows fed so far.
 func (g *Aggregator) Rows() int { return g.rows }
@@ -318,7 +348,7 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 		}
 		return
 	}
-	name := groupName(g.q.Aggregate, a)
+	name := g.groupName(a)
 	if sharing {
 		ss := g.shareScopeOf(props.Cluster)
 		w := a.TotalCost() - a.CPUCostIdle - a.RAMCostIdle - a.GPUCostIdle - a.SharedCost
@@ -347,10 +377,67 @@ func (g *Aggregator) Add(a *cost.Allocation) {
 		gr = &group{row: row}
 		g.groups[name] = gr
 	} else {
-		g.addToRow(gr.row, a)
+		g.addRow(gr, a)
 	}
 	if g.q.ShareIdle {
 		gr.scopes = addScopeSum(gr.scopes, id, c)
+	}
+}
+
+// groupName is groupName with the controller key's name interned: building
+// "kind:name" for every row would allocate.
+func (g *Aggregator) groupName(a *cost.Allocation) string {
+	keys := g.q.Aggregate
+	if len(keys) == 1 && keys[0].Kind == KeyController && a.Properties != nil && a.Properties.Controller != "" && a.Properties.ControllerKind != "" {
+		k := [2]string{a.Properties.ControllerKind, a.Properties.Controller}
+		if n, ok := g.ctrlNames[k]; ok {
+			return n
+		}
+		if g.ctrlNames == nil {
+			g.ctrlNames = map[[2]string]string{}
+		}
+		n := strings.Clone(k[0]) + ":" + strings.Clone(k[1])
+		g.ctrlNames[[2]string{strings.Clone(k[0]), strings.Clone(k[1])}] = n
+		return n
+	}
+	return groupName(keys, a)
+}
+
+func mapID(m map[string]string) uintptr {
+	if m == nil {
+		return 0
+	}
+	return reflect.ValueOf(m).Pointer()
+}
+
+// addRow adds a fed row into its group, narrowing only against label maps the group
+// has not met yet in this set.
+func (g *Aggregator) addRow(gr *group, b *cost.Allocation) {
+	dst, src := gr.row.Properties, b.Properties
+	if dst == nil || src == nil {
+		g.addToRow(gr.row, b)
+		return
+	}
+	ids := [4]uintptr{mapID(src.Labels), mapID(src.Annotations), mapID(src.NamespaceLabels), mapID(src.NamespaceAnnotations)}
+	if gr.gen == g.gen && gr.seen == ids && ids != [4]uintptr{} {
+		// Same label maps as last time: intersecting again changes nothing.
+		narrowScalars(dst, src)
+		g.sumRow(gr.row, b)
+		return
+	}
+	gr.gen, gr.seen = g.gen, ids
+	g.addToRow(gr.row, b)
+}
+
+// sumRow is addToRow without narrowing.
+func (g *Aggregator) sumRow(dst, b *cost.Allocation) {
+	minutes := dst.RunningMinutes
+	dst.Add(b)
+	if len(g.q.Aggregate) == 0 {
+		dst.RunningMinutes = minutes + b.RunningMinutes
+	}
+	if dst.Kind != b.Kind {
+		dst.Kind = cost.KindContainer
 	}
 }
 

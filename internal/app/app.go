@@ -70,6 +70,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if err != nil {
 		return fmt.Errorf("timeZone: %w", err)
 	}
+	setMemoryLimit(cfg, log)
 	d, err := openData(ctx, cfg, env.Now)
 	if err != nil {
 		return err

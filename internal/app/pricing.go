@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -10,6 +13,15 @@ import (
 	"github.com/costwarden/costwarden/internal/cost"
 	"github.com/costwarden/costwarden/internal/pricing"
 )
+
+// setMemoryLimit applies runtime.memoryLimitBytes unless GOMEMLIMIT is set.
+func setMemoryLimit(cfg config.Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || cfg.Runtime.MemoryLimitBytes <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(cfg.Runtime.MemoryLimitBytes)
+	log.Debug("soft memory limit set", "bytes", cfg.Runtime.MemoryLimitBytes)
+}
 
 // newPricer builds the pricer the configuration asks for: custom prices, the bundled
 // catalogs (unless pricing.catalog.enabled is false), discounts and storage classes.

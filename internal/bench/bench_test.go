@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +19,20 @@ import (
 // The benchmarks read a data directory written by `serve --demo --demo-pods 10000
 // --demo-days 30` (COSTWARDEN_BENCH_DIR, as the report does), or fill one themselves
 // at that scale (a few minutes).
+// TestMain removes a temporary data directory the benchmarks filled.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benv != nil {
+		_ = benv.Close()
+	}
+	if tempDir != "" {
+		_ = os.RemoveAll(tempDir)
+	}
+	os.Exit(code)
+}
+
 var (
+	tempDir string
 	envOnce sync.Once
 	benv    *querytest.Env
 	envErr  error
@@ -29,14 +43,21 @@ func dataEnv(b *testing.B) *querytest.Env {
 	b.Helper()
 	envOnce.Do(func() {
 		ctx := context.Background()
+		// An empty or missing COSTWARDEN_BENCH_DIR is filled (and kept for the next
+		// run); without it, a temporary directory is filled and removed at exit.
 		dir := os.Getenv("COSTWARDEN_BENCH_DIR")
-		fill := dir == ""
-		if fill {
+		if dir == "" {
 			dir, envErr = os.MkdirTemp("", "costwarden-bench-")
 			if envErr != nil {
 				return
 			}
+			tempDir = dir
 		}
+		if envErr = os.MkdirAll(dir, 0o700); envErr != nil {
+			return
+		}
+		_, statErr := os.Stat(filepath.Join(dir, "costwarden.db"))
+		fill := statErr != nil
 		benv, envErr = querytest.Open(ctx, dir)
 		if envErr != nil {
 			return

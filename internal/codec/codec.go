@@ -39,8 +39,9 @@ var ErrFormat = errors.New("not a valid encoded cost set")
 // Codec encodes and decodes sets. It is safe for concurrent use; create one and
 // share it (zstd encoders and decoders are pooled).
 type Codec struct {
-	enc sync.Pool
-	dec sync.Pool
+	enc    sync.Pool
+	dec    sync.Pool
+	bodies sync.Pool // *[]byte decompression buffers
 }
 
 // New returns a Codec.
@@ -119,9 +120,6 @@ func (c *Codec) Stream(b []byte, names bool, fn func(*cost.Allocation)) (*cost.S
 	return c.decode(b, names, nil, fn)
 }
 
-// bodyPool holds decompression buffers: nothing decoded refers to the body.
-var bodyPool = sync.Pool{New: func() any { return new([]byte) }}
-
 func (c *Codec) decode(b []byte, names bool, start func(n int), fn func(*cost.Allocation)) (*cost.Set, error) {
 	if len(b) < 1 {
 		return nil, fmt.Errorf("%w: empty", ErrFormat)
@@ -129,8 +127,12 @@ func (c *Codec) decode(b []byte, names bool, start func(n int), fn func(*cost.Al
 	if b[0] != formatV1 && b[0] != formatV2 {
 		return nil, fmt.Errorf("%w: unknown format version %d", ErrFormat, b[0])
 	}
-	bp := bodyPool.Get().(*[]byte)
-	defer bodyPool.Put(bp)
+	// Decompression buffers are reused: nothing decoded refers to the body.
+	bp, _ := c.bodies.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer c.bodies.Put(bp)
 	z := c.decoder()
 	body, err := z.DecodeAll(b[1:], (*bp)[:0])
 	c.dec.Put(z)

@@ -26,6 +26,7 @@ type Config struct {
 	Collect         CollectConfig         `yaml:"collect"`
 	Query           QueryConfig           `yaml:"query"`
 	Recommendations RecommendationsConfig `yaml:"recommendations"`
+	Runtime         RuntimeConfig         `yaml:"runtime"`
 	Demo            DemoConfig            `yaml:"demo"`
 	Log             LogConfig             `yaml:"log"`
 }
@@ -124,6 +125,11 @@ type RecommendationsConfig struct {
 	MinHours      float64 `yaml:"minHours" doc:"Container-hours of data a workload needs before it gets a recommendation."`
 }
 
+// RuntimeConfig tunes the Go runtime of the server.
+type RuntimeConfig struct {
+	MemoryLimitBytes int64 `yaml:"memoryLimitBytes" doc:"Soft memory limit of the server process (Go's GOMEMLIMIT): above it the garbage collector works harder so the process stays near it. 0 disables it; the GOMEMLIMIT environment variable, when set, wins."`
+}
+
 // CollectConfig configures ingestion.
 type CollectConfig struct {
 	Resolution time.Duration `yaml:"resolution" doc:"Sampling resolution of the collectors (each sample stands for this long)."`
@@ -174,6 +180,7 @@ func Default() Config {
 		},
 		Collect: CollectConfig{Resolution: time.Minute, CloseDelay: 2 * time.Minute},
 		Query:   QueryConfig{CacheBytes: 128 << 20},
+		Runtime: RuntimeConfig{MemoryLimitBytes: 480 << 20},
 		Recommendations: RecommendationsConfig{
 			CPUPercentile: 95, CPUHeadroom: 15, RAMHeadroom: 15, MinHours: 24,
 		},

@@ -96,6 +96,9 @@ func (c *Config) Validate() Errors {
 			bad("pricing.storageClasses."+class, "must be a non-negative price per GiB-month, got %q", v)
 		}
 	}
+	if m := c.Runtime.MemoryLimitBytes; m != 0 && (m < 64<<20 || m > 1<<40) {
+		bad("runtime.memoryLimitBytes", "must be 0 (off) or between 67108864 and 1099511627776, got %d", m)
+	}
 	if c.Query.CacheBytes < 0 || c.Query.CacheBytes > 64<<30 {
 		bad("query.cacheBytes", "must lie between 0 and 68719476736, got %d", c.Query.CacheBytes)
 	}

@@ -58,6 +58,12 @@ func (a *API) handle(fn handlerFunc) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if jw, ok := v.(jsonWriter); ok {
+			if err := jw.WriteJSON(w); err != nil {
+				a.Log.WarnContext(r.Context(), "writing response", "request_id", server.RequestID(r.Context()), "error", err)
+			}
+			return
+		}
 		enc := json.NewEncoder(w)
 		if err := enc.Encode(v); err != nil {
 			a.Log.WarnContext(r.Context(), "writing response", "request_id", server.RequestID(r.Context()), "error", err)
@@ -111,22 +117,7 @@ func (a *API) allocation(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := allocationResponse{Code: http.StatusOK, Data: make([]map[string]*allocationJSON, len(results))}
-	warn := map[string]bool{}
-	for i, res := range results {
-		m := make(map[string]*allocationJSON, len(res.Allocations))
-		for _, al := range res.Allocations {
-			m[al.Name] = newAllocationJSON(al)
-		}
-		resp.Data[i] = m
-		for _, w := range res.Warnings {
-			if !warn[w] {
-				warn[w] = true
-				resp.Warnings = append(resp.Warnings, w)
-			}
-		}
-	}
-	return resp, nil
+	return newAllocationStream(results), nil
 }
 
 func (a *API) assets(r *http.Request) (any, error) {

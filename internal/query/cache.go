@@ -47,14 +47,15 @@ func (c *partialCache) get(key string) *allocation.Aggregator {
 	return nil
 }
 
-// put stores agg unless it alone would take more than a quarter of the budget.
-func (c *partialCache) put(key string, agg *allocation.Aggregator) {
+// put stores agg unless it alone would take more than a quarter of the budget, and
+// reports whether it stored it.
+func (c *partialCache) put(key string, agg *allocation.Aggregator) bool {
 	if c == nil || c.max <= 0 {
-		return
+		return false
 	}
 	size := agg.SizeEstimate() + len(key) + 128
 	if size > c.max/4 {
-		return
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -71,6 +72,7 @@ func (c *partialCache) put(key string, agg *allocation.Aggregator) {
 		delete(c.items, ce.key)
 		c.size -= ce.size
 	}
+	return true
 }
 
 // CacheStats is a snapshot of the partial-result cache.

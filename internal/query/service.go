@@ -148,32 +148,50 @@ func unitKey(in store.WindowInfo, fp string) string {
 		strconv.FormatInt(in.UpdatedAt.UnixNano(), 10) + "|" + fp
 }
 
-// partials returns one aggregator per unit: from the cache, or by reading the
-// stored window, in parallel.
-func (s *Service) partials(ctx context.Context, units []unit, q allocation.Query) ([]*allocation.Aggregator, error) {
+// partials produces one aggregator per unit, from the cache or by reading the stored
+// window (in parallel), and hands them to use in unit order, each as soon as it and
+// all before it are ready, so that merged partials can be freed early. shared says
+// whether the aggregator is also held by the cache (and must not be modified).
+func (s *Service) partials(ctx context.Context, units []unit, q allocation.Query, use func(i int, agg *allocation.Aggregator, shared bool)) error {
 	fp, cacheable := q.Fingerprint()
-	out := make([]*allocation.Aggregator, len(units))
+	type done struct {
+		i      int
+		agg    *allocation.Aggregator
+		shared bool
+		err    error
+	}
 	var todo []int
+	ready := map[int]done{}
 	for i, u := range units {
 		if cacheable {
 			if a := s.cache.get(unitKey(u.info, fp)); a != nil {
-				out[i] = a
+				ready[i] = done{i: i, agg: a, shared: true}
 				continue
 			}
 		}
 		todo = append(todo, i)
 	}
+	next := 0
+	flush := func() {
+		for {
+			d, ok := ready[next]
+			if !ok {
+				return
+			}
+			delete(ready, next)
+			use(d.i, d.agg, d.shared)
+			next++
+		}
+	}
+	flush()
 	if len(todo) == 0 {
-		return out, nil
+		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan int)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
+	results := make(chan done)
+	var wg sync.WaitGroup
 	names := len(q.Aggregate) == 0
 	for w := 0; w < min(s.opts.Workers, len(todo)); w++ {
 		wg.Add(1)
@@ -181,34 +199,46 @@ func (s *Service) partials(ctx context.Context, units []unit, q allocation.Query
 			defer wg.Done()
 			for i := range jobs {
 				agg, err := s.aggregateWindow(ctx, units[i].info, q, names)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
-					continue
+				shared := false
+				if err == nil && cacheable {
+					shared = s.cache.put(unitKey(units[i].info, fp), agg)
 				}
-				out[i] = agg
-				if cacheable {
-					s.cache.put(unitKey(units[i].info, fp), agg)
-				}
+				results <- done{i: i, agg: agg, shared: shared, err: err}
 			}
 		}()
 	}
-	for _, i := range todo {
-		if ctx.Err() != nil {
-			break
+	go func() {
+		defer close(jobs)
+		for _, i := range todo {
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
 		}
-		jobs <- i
+	}()
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	var firstErr error
+	for d := range results {
+		if d.err != nil {
+			if firstErr == nil {
+				firstErr = d.err
+				cancel()
+			}
+			continue
+		}
+		if firstErr == nil {
+			ready[d.i] = d
+			flush()
+		}
 	}
-	close(jobs)
-	wg.Wait()
 	if firstErr != nil {
-		return nil, firstErr
+		return firstErr
 	}
-	return out, ctx.Err()
+	return ctx.Err()
 }
 
 func (s *Service) aggregateWindow(ctx context.Context, in store.WindowInfo, q allocation.Query, names bool) (*allocation.Aggregator, error) {
@@ -261,16 +291,31 @@ func (s *Service) Allocation(ctx context.Context, req *AllocationRequest) ([]*al
 	if err != nil {
 		return nil, err
 	}
-	parts, err := s.partials(ctx, units, req.Query)
+	perStep := make([]int, len(steps))
+	for _, u := range units {
+		perStep[u.step]++
+	}
+	aggs := make([]*allocation.Aggregator, len(steps))
+	err = s.partials(ctx, units, req.Query, func(i int, part *allocation.Aggregator, shared bool) {
+		st := units[i].step
+		if aggs[st] == nil && perStep[st] == 1 && !shared {
+			// The step's only window, held by nobody else: adopt it, no copy.
+			aggs[st] = part
+			aggs[st].SetWindow(steps[st])
+			return
+		}
+		if aggs[st] == nil {
+			aggs[st] = allocation.NewAggregator(steps[st], req.Query)
+		}
+		aggs[st].Merge(part)
+	})
 	if err != nil {
 		return nil, err
 	}
-	aggs := make([]*allocation.Aggregator, len(steps))
 	for i, w := range steps {
-		aggs[i] = allocation.NewAggregator(w, req.Query)
-	}
-	for i, u := range units {
-		aggs[u.step].Merge(parts[i])
+		if aggs[i] == nil {
+			aggs[i] = allocation.NewAggregator(w, req.Query)
+		}
 	}
 	live, err := s.liveSets(ctx, units, req.Window.Start, req.Window.End)
 	if err != nil {
