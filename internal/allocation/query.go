@@ -165,10 +165,10 @@ type Aggregator struct {
 	// against a map it already narrowed against in the same set (decoded sets share
 	// one map per distinct label set, and a map's address is only trusted while its
 	// set is being fed).
-	gen        uint32
-	lastScope  *idleScope
-	lastID     scopeID
-	ctrlNames  map[[2]string]string
+	gen       uint32
+	lastScope *idleScope
+	lastID    scopeID
+	ctrlNames map[[2]string]string
 }
 
 type scopeID struct{ cluster, node string }
