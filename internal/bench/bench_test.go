@@ -135,6 +135,7 @@ func BenchmarkCloseHour(b *testing.B) {
 	if _, err := e.Store.DeleteWindows(ctx, rangeOf(e, h)); err != nil {
 		b.Fatal(err)
 	}
+	e.Sets.Refresh()
 }
 
 // BenchmarkQuery30dNamespaceShareIdle: the 30-day dashboard query, with nothing

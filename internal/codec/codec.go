@@ -25,8 +25,10 @@ import (
 
 // Format versions. Version 1: zstd frame of the body described in encoder.
 // Version 2: the same body with two more allocation numbers (CPUUsageMax,
-// RAMUsageMax) at the end of each row's float mask; a version-1 mask never sets
-// those bits, so one decoder reads both.
+// RAMUsageMax) at the end of each row's float mask (a version-1 mask never sets
+// those bits), and each allocation row's four times written relative to the set's
+// window start (see putRT) instead of as absolute nanoseconds: 5-7 bytes a row
+// instead of 36.
 const (
 	formatV1   = 1
 	formatV2   = 2
@@ -51,7 +53,8 @@ func (c *Codec) encoder() *zstd.Encoder {
 	if e, ok := c.enc.Get().(*zstd.Encoder); ok {
 		return e
 	}
-	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	// No frame checksum: every stored blob is authenticated by AES-GCM already.
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(false))
 	if err != nil {
 		panic(fmt.Sprintf("codec: zstd encoder with static options: %v", err))
 	}
@@ -62,7 +65,9 @@ func (c *Codec) decoder() *zstd.Decoder {
 	if d, ok := c.dec.Get().(*zstd.Decoder); ok {
 		return d
 	}
-	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded))
+	// Checksums of older frames are not verified: the sealed blob's AES-GCM tag
+	// already authenticates every byte.
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecoded), zstd.IgnoreChecksum(true))
 	if err != nil {
 		panic(fmt.Sprintf("codec: zstd decoder with static options: %v", err))
 	}
@@ -140,7 +145,7 @@ func (c *Codec) decode(b []byte, names bool, start func(n int), fn func(*cost.Al
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	*bp = body
-	d := &decoder{b: body, names: names}
+	d := &decoder{b: body, names: names, version: b[0]}
 	s, err := d.set(start, fn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
@@ -219,6 +224,23 @@ func putT(b []byte, t time.Time) []byte {
 	return putU(b, uint64(t.UnixNano())+1)
 }
 
+// putRT writes a time relative to base: 0 for the zero time; (zigzag(seconds) << 1)
+// | 1 when the offset is whole seconds (it always is for stored rows); else 2
+// followed by zigzag(nanoseconds).
+func putRT(b []byte, t, base time.Time) []byte {
+	if t.IsZero() {
+		return putU(b, 0)
+	}
+	d := t.Sub(base)
+	if d%time.Second == 0 {
+		return putU(b, zigzag(int64(d/time.Second))<<1|1)
+	}
+	return putU(putU(b, 2), zigzag(int64(d)))
+}
+
+func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
 // floats writes a presence mask and the non-zero values.
 func putFloats(b []byte, vs ...float64) []byte {
 	var mask uint64
@@ -273,10 +295,11 @@ func (e *encoder) set(s *cost.Set) []byte {
 		for _, m := range []map[string]string{p.Labels, p.Annotations, p.NamespaceLabels, p.NamespaceAnnotations} {
 			r = putU(r, uint64(e.labels(m)))
 		}
-		r = putT(r, a.Window.Start)
-		r = putT(r, a.Window.End)
-		r = putT(r, a.Start)
-		r = putT(r, a.End)
+		base := s.Window.Start
+		r = putRT(r, a.Window.Start, base)
+		r = putRT(r, a.Window.End, base)
+		r = putRT(r, a.Start, base)
+		r = putRT(r, a.End, base)
 		r = putFloats(r, allocFloats(a)...)
 	}
 	r = putU(r, uint64(len(s.Nodes)))
@@ -368,8 +391,9 @@ type decoder struct {
 	off   int
 	err   error
 	strs  []string
-	maps  []map[string]string
-	names bool
+	maps    []map[string]string
+	names   bool
+	version byte
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -423,6 +447,21 @@ func (d *decoder) t() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(v-1)).UTC()
+}
+
+// rt reads a time written by putRT.
+func (d *decoder) rt(base time.Time) time.Time {
+	v := d.u()
+	switch {
+	case v == 0:
+		return time.Time{}
+	case v&1 == 1:
+		return base.Add(time.Duration(unzigzag(v>>1)) * time.Second)
+	case v == 2:
+		return base.Add(time.Duration(unzigzag(d.u())))
+	}
+	d.fail("bad relative time tag %d", v)
+	return time.Time{}
 }
 
 func (d *decoder) s() string {
@@ -546,8 +585,13 @@ func (d *decoder) set(start func(n int), fn func(*cost.Allocation)) (*cost.Set, 
 			p.Services = services
 		}
 		p.Labels, p.Annotations, p.NamespaceLabels, p.NamespaceAnnotations = d.m(), d.m(), d.m(), d.m()
-		a.Window = cost.Window{Start: d.t(), End: d.t()}
-		a.Start, a.End = d.t(), d.t()
+		if d.version >= formatV2 {
+			a.Window = cost.Window{Start: d.rt(ws), End: d.rt(ws)}
+			a.Start, a.End = d.rt(ws), d.rt(ws)
+		} else {
+			a.Window = cost.Window{Start: d.t(), End: d.t()}
+			a.Start, a.End = d.t(), d.t()
+		}
 		d.floats(&a.RunningMinutes,
 			&a.CPUCoreHours, &a.CPURequestCoreHours, &a.CPUUsageCoreHours, &a.CPUCost, &a.CPUCostIdle,
 			&a.RAMByteHours, &a.RAMRequestByteHours, &a.RAMUsageByteHours, &a.RAMCost, &a.RAMCostIdle,

@@ -163,3 +163,21 @@ func TestStreamMatchesDecode(t *testing.T) {
 		t.Errorf("truncated stream: err = %v, want ErrFormat", err)
 	}
 }
+
+// TestRelativeTimes: row times that are not whole seconds from the window start, or
+// before it, or zero, survive the relative encoding.
+func TestRelativeTimes(t *testing.T) {
+	c := codec.New()
+	s := fullSet()
+	a := s.Allocations[0]
+	a.Start = t0.Add(1500 * time.Millisecond)
+	a.End = t0.Add(-3 * time.Second)
+	s.Allocations[1].Start, s.Allocations[1].End = time.Time{}, time.Time{}
+	got, err := c.Decode(c.Encode(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Allocations[0].Start.Equal(a.Start) || !got.Allocations[0].End.Equal(a.End) || !got.Allocations[1].Start.IsZero() || !reflect.DeepEqual(got, s) {
+		t.Errorf("times after a round trip: %v %v %v", got.Allocations[0].Start, got.Allocations[0].End, got.Allocations[1].Start)
+	}
+}

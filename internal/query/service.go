@@ -3,6 +3,7 @@ package query
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -245,11 +246,17 @@ func (s *Service) aggregateWindow(ctx context.Context, in store.WindowInfo, q al
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	agg := allocation.NewAggregator(cost.NewWindow(in.Start, in.End), q)
 	w, err := s.sets.Load(ctx, in.WindowKey)
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted since it was listed (retention, another process): nothing to add,
+		// and the listing is refreshed for the next query.
+		s.sets.Refresh()
+		return agg, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading window %s/%d/%s: %w", in.ClusterID, in.Resolution, in.Start.Format(time.RFC3339), err)
 	}
-	agg := allocation.NewAggregator(cost.NewWindow(in.Start, in.End), q)
 	head, err := s.sets.Stream(ctx, w, names, agg.Add)
 	if err != nil {
 		return nil, err

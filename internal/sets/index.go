@@ -13,7 +13,7 @@ import (
 // in [from, to), without their blobs: what a query needs to plan which windows to
 // read and to key its cache (a window's UpdatedAt changes whenever it is re-stored).
 func (s *Sets) Index(ctx context.Context, res cost.Resolution, from, to time.Time) ([]store.WindowInfo, error) {
-	return s.st.WindowStarts(ctx, store.WindowRange{Tenant: s.tenant, Resolution: uint8(res), From: from, To: to})
+	return s.listIndex(ctx, store.WindowRange{Tenant: s.tenant, Resolution: uint8(res), From: from, To: to})
 }
 
 // Load reads one stored window (sealed).
@@ -57,5 +57,6 @@ func (s *Sets) PutAt(ctx context.Context, set *cost.Set, updatedAt time.Time) (i
 	if err := s.st.PutWindow(ctx, w); err != nil {
 		return 0, fmt.Errorf("storing window %s of %s: %w", set.Window, id, err)
 	}
+	s.noteStored(w)
 	return len(blob), nil
 }

@@ -46,6 +46,8 @@ type Sets struct {
 	mu       sync.Mutex
 	idByName map[string]string
 	nameByID map[string]string
+
+	index indexCache
 }
 
 // New returns a Sets for tenant.
@@ -138,6 +140,7 @@ func (s *Sets) Put(ctx context.Context, set *cost.Set) (int, error) {
 	if err := s.st.PutWindow(ctx, w); err != nil {
 		return 0, fmt.Errorf("storing window %s of %s: %w", set.Window, id, err)
 	}
+	s.noteStored(w)
 	return len(blob), nil
 }
 
@@ -176,7 +179,7 @@ func (s *Sets) Stored(ctx context.Context, cluster string, res cost.Resolution, 
 	if err != nil {
 		return nil, err
 	}
-	infos, err := s.st.WindowStarts(ctx, store.WindowRange{Tenant: s.tenant, ClusterID: id, Resolution: uint8(res), From: from, To: to})
+	infos, err := s.listIndex(ctx, store.WindowRange{Tenant: s.tenant, ClusterID: id, Resolution: uint8(res), From: from, To: to})
 	if err != nil {
 		return nil, err
 	}

@@ -285,6 +285,7 @@ func run(pods, days int, keep bool) error {
 		slices.Sort(ds)
 		return ds[len(ds)/2], nil
 	}
+	loadAtQueries = loadAvg()
 	q30 := "/allocation?" + bench.Query30dNamespace
 	q7 := "/allocation?" + bench.Query7dStepControler
 	cold30, size30, err := get(q30)
@@ -357,7 +358,8 @@ func run(pods, days int, keep bool) error {
 		{"daily rollups built", fmt.Sprintf("%d", len(rollups)), "-", "-", fmt.Sprintf("median %.2f s per day", medianF(rollupSeconds))},
 		{"7d recommendations (HTTPS)", ms(recs), "-", "-", ""},
 	}
-	fmt.Printf("\ncostwarden performance report — demo cluster %d pods, %d days, embedded SQLite store, AES-256-GCM sealing, %d cores (%s)\n\n", pods, days, numCPU(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("\ncostwarden performance report — demo cluster %d pods, %d days, embedded SQLite store, AES-256-GCM sealing, %d cores (%s)\n", pods, days, numCPU(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("load average when the queries ran: %s (other processes on the machine slow every wall-clock figure)\n\n", loadAtQueries)
 	fmt.Printf("%-62s %-12s %-10s %-8s %s\n", "figure", "measured", "target", "verdict", "note")
 	fmt.Printf("%s\n", strings.Repeat("-", 130))
 	for _, f := range figs {
@@ -367,6 +369,20 @@ func run(pods, days int, keep bool) error {
 		fmt.Printf("\nlive hours closed by the server during the run: %d (median %.0f ms)\n", len(closeMs), medianF(closeMs))
 	}
 	return nil
+}
+
+var loadAtQueries string
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func numCPU() int {
