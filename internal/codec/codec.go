@@ -387,10 +387,10 @@ func ContainerName(p *cost.Properties) string {
 }
 
 type decoder struct {
-	b     []byte
-	off   int
-	err   error
-	strs  []string
+	b       []byte
+	off     int
+	err     error
+	strs    []string
 	maps    []map[string]string
 	names   bool
 	version byte
