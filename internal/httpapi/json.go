@@ -95,12 +95,6 @@ type allocationJSON struct {
 	TotalEfficiency       num             `json:"totalEfficiency"`
 }
 
-type allocationResponse struct {
-	Code     int                          `json:"code"`
-	Data     []map[string]*allocationJSON `json:"data"`
-	Warnings []string                     `json:"warnings,omitempty"`
-}
-
 func newPropertiesJSON(p *cost.Properties) *propertiesJSON {
 	if p == nil {
 		return &propertiesJSON{}
