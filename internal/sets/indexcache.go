@@ -23,19 +23,20 @@ import (
 // seen after Sets.Refresh.
 type indexCache struct {
 	mu    sync.Mutex
-	byRes map[uint8]map[indexKey]store.WindowInfo
+	byRes map[uint8]*resIndex
+}
+
+// resIndex is one resolution's keys. Writes made while it loads land in m too, and
+// the loaded keys never replace newer ones.
+type resIndex struct {
+	ready chan struct{} // closed when loaded
+	err   error
+	m     map[indexKey]store.WindowInfo
 }
 
 type indexKey struct {
 	cluster string
 	start   int64
-}
-
-func (c *indexCache) loaded(res uint8) (map[indexKey]store.WindowInfo, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m, ok := c.byRes[res]
-	return m, ok
 }
 
 // Refresh drops the cached window keys; the next listing reads them from the store.
@@ -45,50 +46,70 @@ func (s *Sets) Refresh() {
 	s.index.mu.Unlock()
 }
 
-func (s *Sets) loadIndex(ctx context.Context, res uint8) error {
-	if _, ok := s.index.loaded(res); ok {
-		return nil
+func (s *Sets) loadIndex(ctx context.Context, res uint8) (*resIndex, error) {
+	s.index.mu.Lock()
+	ri := s.index.byRes[res]
+	if ri != nil {
+		s.index.mu.Unlock()
+		select {
+		case <-ri.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if ri.err != nil {
+			return nil, ri.err
+		}
+		return ri, nil
 	}
+	ri = &resIndex{ready: make(chan struct{}), m: map[indexKey]store.WindowInfo{}}
+	if s.index.byRes == nil {
+		s.index.byRes = map[uint8]*resIndex{}
+	}
+	s.index.byRes[res] = ri
+	s.index.mu.Unlock()
+
 	infos, err := s.st.WindowStarts(ctx, store.WindowRange{Tenant: s.tenant, Resolution: res, To: time.Unix(1<<40, 0)})
-	if err != nil {
-		return err
-	}
-	m := make(map[indexKey]store.WindowInfo, len(infos))
-	for _, in := range infos {
-		m[indexKey{in.ClusterID, in.Start.UnixNano()}] = in
-	}
 	s.index.mu.Lock()
 	defer s.index.mu.Unlock()
-	if s.index.byRes == nil {
-		s.index.byRes = map[uint8]map[indexKey]store.WindowInfo{}
+	if err != nil {
+		ri.err = err
+		if s.index.byRes[res] == ri {
+			delete(s.index.byRes, res)
+		}
+		close(ri.ready)
+		return nil, err
 	}
-	if _, ok := s.index.byRes[res]; !ok {
-		s.index.byRes[res] = m
+	for _, in := range infos {
+		k := indexKey{in.ClusterID, in.Start.UnixNano()}
+		if cur, ok := ri.m[k]; !ok || in.UpdatedAt.After(cur.UpdatedAt) {
+			ri.m[k] = in
+		}
 	}
-	return nil
+	close(ri.ready)
+	return ri, nil
 }
 
 // noteStored records a window this Sets has just written.
 func (s *Sets) noteStored(w store.Window) {
 	s.index.mu.Lock()
 	defer s.index.mu.Unlock()
-	m, ok := s.index.byRes[w.Resolution]
-	if !ok {
+	ri := s.index.byRes[w.Resolution]
+	if ri == nil {
 		return // not loaded yet: the first listing reads it from the store
 	}
-	m[indexKey{w.ClusterID, w.Start.UnixNano()}] = store.WindowInfo{WindowKey: w.WindowKey, End: w.End, Partial: w.Partial, UpdatedAt: w.UpdatedAt}
+	ri.m[indexKey{w.ClusterID, w.Start.UnixNano()}] = store.WindowInfo{WindowKey: w.WindowKey, End: w.End, Partial: w.Partial, UpdatedAt: w.UpdatedAt}
 }
 
 // listIndex lists the cached keys in r (cluster "" = every cluster), ordered like
 // the store orders them: by start, then cluster.
 func (s *Sets) listIndex(ctx context.Context, r store.WindowRange) ([]store.WindowInfo, error) {
-	if err := s.loadIndex(ctx, r.Resolution); err != nil {
+	ri, err := s.loadIndex(ctx, r.Resolution)
+	if err != nil {
 		return nil, err
 	}
 	s.index.mu.Lock()
 	var out []store.WindowInfo
-	for _, in := range s.index.byRes[r.Resolution] {
-		if r.ClusterID != "" && in.ClusterID != r.ClusterID {
+	for _, in := range ri.m {		if r.ClusterID != "" && in.ClusterID != r.ClusterID {
 			continue
 		}
 		if (!r.From.IsZero() && in.Start.Before(r.From)) || !in.Start.Before(r.To) {
