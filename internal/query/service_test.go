@@ -170,16 +170,12 @@ func TestRestoredHourMakesItsDayStale(t *testing.T) {
 	// Re-store 10:00 of the second day with doubled prices.
 	h := monday.Add(34 * time.Hour)
 	c := querytest.Cluster(t, "prod-eu", 60)
-	set, err := f.env.Hour(ctx, c, h)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dear, err := pricing.New(pricing.Custom{CPU: 2 * 0.031611, RAM: 2 * 0.004237, GPU: 1.9, Storage: 0.08, LoadBalancer: 0.05})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.env.Pricer = dear
-	set, err = f.env.Hour(ctx, c, h)
+	set, err := f.env.Hour(ctx, c, h)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,8 @@ func (s *Sets) listIndex(ctx context.Context, r store.WindowRange) ([]store.Wind
 	}
 	s.index.mu.Lock()
 	var out []store.WindowInfo
-	for _, in := range ri.m {		if r.ClusterID != "" && in.ClusterID != r.ClusterID {
+	for _, in := range ri.m {
+		if r.ClusterID != "" && in.ClusterID != r.ClusterID {
 			continue
 		}
 		if (!r.From.IsZero() && in.Start.Before(r.From)) || !in.Start.Before(r.To) {
