@@ -177,9 +177,10 @@ func dsn(path string, kind connKind) string {
 	switch kind {
 	case writeConn:
 		// WAL, durable commits, BEGIN IMMEDIATE, and deleted content overwritten
-		// where that costs no extra I/O (erases shredded keys from their pages).
+		// with zeros, freed pages included (erases shredded keys and expired
+		// windows from the file; Reclaim then clears the WAL's older copies).
 		params = append(params, "_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)",
-			"_pragma=secure_delete(FAST)", "_txlock=immediate")
+			"_pragma=secure_delete(ON)", "_txlock=immediate")
 	case readConn:
 		params = append(params, "_pragma=query_only(1)")
 	case readOnlyConn:
