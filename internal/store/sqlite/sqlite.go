@@ -433,3 +433,6 @@ func (s *Store) nowIfZero(t time.Time) time.Time {
 	}
 	return t
 }
+
+// Path is the database file's absolute path.
+func (s *Store) Path() string { return s.path }
