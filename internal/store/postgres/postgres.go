@@ -259,14 +259,23 @@ func (s *Store) migrate(ctx context.Context) error {
 	if cur == latest {
 		return nil
 	}
-	tx, err := s.pool.Begin(ctx)
+	// A session lock taken before the transaction begins: the transaction then
+	// starts after the previous holder committed and sees its catalog changes
+	// (a lock taken inside the transaction would leave stale catalog caches).
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("store: %s: %w", s.name, err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(migrationLock)); err != nil {
+		return fmt.Errorf("store: %s: migration lock: %w", s.name, err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(migrationLock))
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", s.name, err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
-		return fmt.Errorf("store: %s: migration lock: %w", s.name, err)
-	}
 	// Another replica may have migrated while this one waited for the lock.
 	if cur, err = schemaVersion(ctx, tx); err != nil {
 		return fmt.Errorf("store: %s: %w", s.name, err)
