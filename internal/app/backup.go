@@ -205,4 +205,3 @@ func restoreSQLite(ctx context.Context, cfg config.Config, env Env, b *backup.Re
 	fmt.Fprintln(env.Stdout)
 	return nil
 }
-

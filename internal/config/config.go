@@ -183,7 +183,7 @@ func Default() Config {
 		Keys: KeysConfig{Provider: "file", RotateEvery: 90 * 24 * time.Hour,
 			AWSKMS: AWSKMSConfig{Timeout: 10 * time.Second}},
 		Retention: RetentionConfig{HourlyDays: 15, DailyMonths: 24, Interval: time.Hour},
-		Auth:    AuthConfig{TokenTTL: 24 * time.Hour, MaxTokenTTL: 90 * 24 * time.Hour},
+		Auth:      AuthConfig{TokenTTL: 24 * time.Hour, MaxTokenTTL: 90 * 24 * time.Hour},
 		Pricing: PricingConfig{
 			Currency: "USD",
 			Custom: CustomPrices{
