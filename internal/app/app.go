@@ -178,6 +178,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		go func() {
 			defer wg.Done()
 			if err := in.Run(ctx); err != nil {
+				log.Error("ingestion stopped", "error", err)
 				errc <- err
 			}
 		}()

@@ -23,6 +23,12 @@ var (
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
 	// ErrCorrupt: the backend's own integrity check failed.
 	ErrCorrupt = errors.New("database failed its integrity check")
+	// ErrReadOnlyStorage: the database's file system (or the database) is
+	// read-only; nothing was written.
+	ErrReadOnlyStorage = errors.New("storage is read-only")
+	// ErrStorageFull: the disk (or the database's quota) is full; the write was
+	// rolled back and what was stored before is intact.
+	ErrStorageFull = errors.New("storage is full")
 )
 
 // Store is the whole contract. Consumers should depend on the smaller interfaces.
