@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,8 +40,26 @@ func buildBinary(t *testing.T) string {
 
 type proc struct {
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncBuffer
 	done chan error
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func start(t *testing.T, bin, dir string, args ...string) *proc {
@@ -48,7 +67,7 @@ func start(t *testing.T, bin, dir string, args ...string) *proc {
 	cmd := exec.Command(bin, append(args, "--data-dir", dir)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "COSTWARDEN_SERVER_INTERNAL_LISTEN=", "COSTWARDEN_LOG_FORMAT=text",
 		"COSTWARDEN_RETENTION_HOURLY_DAYS=0", "COSTWARDEN_RETENTION_DAILY_MONTHS=0"}
-	p := &proc{cmd: cmd, out: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -490,7 +491,11 @@ func (k *Keyring) unwrapLocked(ctx context.Context, dk *dataKey) error {
 }
 
 func (k *Keyring) wrongKEK(stored string) error {
-	return fmt.Errorf("%w: the key file does not match this data directory (data keys were wrapped by KEK %s, the configured KEK is %s)", ErrWrongKEK, stored, k.kek.ID())
+	what := "the key file does not match this data directory"
+	if !strings.HasPrefix(k.kek.ID(), "file:") {
+		what = "the configured key does not match this data"
+	}
+	return fmt.Errorf("%w: %s (data keys were wrapped by KEK %s, the configured KEK is %s)", ErrWrongKEK, what, stored, k.kek.ID())
 }
 
 // newAEAD builds AES-256-GCM from key. The caller clears key afterwards; the
