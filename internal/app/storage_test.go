@@ -343,3 +343,40 @@ func TestTenantShredThroughCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestServeWithSecretProvider: the key file moved into a Kubernetes-style Secret
+// mount opens the same data with no rewrap; the default 0644 mode is warned
+// about; a missing Secret stops the start and creates nothing.
+func TestServeWithSecretProvider(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir, cfg := prepared(t)
+	key, err := os.ReadFile(cfg.Keys.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mount := filepath.Join(t.TempDir(), "kek")
+	if err := os.WriteFile(mount, key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(mount, 0o644)
+	if err := os.Remove(cfg.Keys.File); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Keys.Provider, cfg.Keys.Secret.File = "secret", mount
+	r := serve(t, cfg)
+	r.waitLog(t, "defaultMode")
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfg.Keys.File); err == nil {
+		t.Error("provider secret created a key file")
+	}
+	cfg.Keys.Secret.File = filepath.Join(t.TempDir(), "not-mounted")
+	before := hashFiles(t, dir)
+	if err := startErr(t, cfg); err == nil || !strings.Contains(err.Error(), "Secret mounted") {
+		t.Errorf("missing Secret: %v", err)
+	}
+	assertUnchanged(t, before, hashFiles(t, dir))
+}
