@@ -144,7 +144,9 @@ func TestKillNineLoop(t *testing.T) {
 	t.Logf("seed %d", seed)
 	kills, reencryptKills, serveKills, midway := 0, 0, 0, 0
 	var stored map[time.Time]bool
+	rounds := 0
 	for i := 0; kills < 60 || reencryptKills < 15 || midway < 3; i++ {
+		rounds = i
 		if i > 400 {
 			t.Fatalf("only %d kills (%d during re-encryption) in %d rounds", kills, reencryptKills, i)
 		}
@@ -199,6 +201,18 @@ func TestKillNineLoop(t *testing.T) {
 	if len(stored) < 48 {
 		t.Errorf("only %d hours stored: ingestion made no progress across restarts", len(stored))
 	}
+	// A last, uninterrupted start backfills whatever the kills cut short (one
+	// more day than any round asked for, so there is always a backfill to
+	// complete).
+	lastDays := 3 + rounds/3
+	final := start(t, bin, dir, "serve", "--demo", "--demo-pods", "40", "--demo-days", fmt.Sprint(lastDays), "--listen", "127.0.0.1:0")
+	waitFor(t, final, "backfill complete")
+	final.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-final.done; err != nil {
+		t.Fatalf("clean stop: %v\n%s", err, final.out)
+	}
+	stored = snapshot(t, dir)
+
 	// Re-encryption resumes and completes; afterwards every blob is current.
 	fin := start(t, bin, dir, "keys", "reencrypt")
 	if err := <-fin.done; err != nil {
