@@ -7,12 +7,17 @@ set -euo pipefail
 # command -> Debian package
 declare -A need=(
   [openssl]=openssl
+  [pg_ctlcluster]=postgresql
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# The PostgreSQL server binaries live outside PATH (/usr/lib/postgresql/N/bin).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  [[ " ${missing[*]} " == *" postgresql "* ]] || missing+=(postgresql)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "ensure-tools: installing ${missing[*]}" >&2

@@ -11,6 +11,7 @@ package rollup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -23,6 +24,9 @@ import (
 )
 
 const day = 24 * time.Hour
+
+// errIncomplete: an hour of the day vanished while it was being built.
+var errIncomplete = errors.New("an hour of the day is no longer stored")
 
 // Options configure a Job.
 type Options struct {
@@ -140,6 +144,12 @@ func (j *Job) Build(ctx context.Context, d Due) (int, error) {
 	newest := time.Time{}
 	for _, in := range d.Hours {
 		w, err := j.sets.Load(ctx, in.WindowKey)
+		if errors.Is(err, store.ErrNotFound) {
+			// Deleted since it was listed (retention deletes through the store):
+			// the day is no longer complete. Re-read the listing next time.
+			j.sets.Refresh()
+			return 0, errIncomplete
+		}
 		if err != nil {
 			return 0, fmt.Errorf("rollup of %s %s: %w", d.Cluster, d.Day.Format(time.DateOnly), err)
 		}
@@ -174,6 +184,9 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 		}
 		start := j.opts.Now()
 		n, err := j.Build(ctx, d)
+		if errors.Is(err, errIncomplete) {
+			continue
+		}
 		if err != nil {
 			return built, err
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/costwarden/costwarden/internal/cost"
 	"github.com/costwarden/costwarden/internal/query/querytest"
 	"github.com/costwarden/costwarden/internal/rollup"
+	"github.com/costwarden/costwarden/internal/store"
 )
 
 // TestPendingOnlyCompleteDays: a day is built once its 24 hours are stored, never
@@ -87,4 +88,33 @@ func abs(v float64) float64 {
 		return -v
 	}
 	return v
+}
+
+// TestHoursDeletedUnderneath: retention deletes windows through the store, not
+// through sets; a day whose hours vanished is skipped, not an error forever.
+func TestHoursDeletedUnderneath(t *testing.T) {
+	ctx := context.Background()
+	env := querytest.New(t)
+	c := querytest.Cluster(t, "prod", 20)
+	d0 := time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
+	if _, _, err := env.Fill(ctx, c, d0, d0.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	job := rollup.New(env.Sets, rollup.Options{Now: func() time.Time { return d0.Add(48 * time.Hour) }})
+	if due, err := job.Pending(ctx); err != nil || len(due) != 1 {
+		t.Fatalf("pending %v (%v)", due, err)
+	}
+	id, err := env.Sets.ClusterID(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Store.DeleteWindows(ctx, store.WindowRange{Tenant: querytest.Tenant, ClusterID: id, Resolution: uint8(cost.Hourly), From: d0, To: d0.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := job.RunOnce(ctx); n != 0 || err != nil {
+		t.Errorf("built %d (%v), want the incomplete day skipped without error", n, err)
+	}
+	if due, err := job.Pending(ctx); err != nil || len(due) != 0 {
+		t.Errorf("after the listing was refreshed pending %v (%v), want none", due, err)
+	}
 }
