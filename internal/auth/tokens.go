@@ -65,6 +65,9 @@ func (s *Service) CreateToken(ctx context.Context, ownerID string, req TokenRequ
 	if !rbac.RoleWithin(req.Role, ownerRole) {
 		return "", TokenInfo{}, fmt.Errorf("%w: role: a token cannot have role %s when its owner is %s", ErrForbidden, req.Role, ownerRole)
 	}
+	if req.Scope.IsZero() && ownerRole != rbac.Admin {
+		req.Scope = owner.rec.Scope // a token without a scope gets its owner's
+	}
 	if err := req.Scope.Validate(); err != nil {
 		return "", TokenInfo{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
