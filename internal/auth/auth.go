@@ -227,12 +227,12 @@ type record struct {
 // surprises: upper case is refused rather than folded).
 func ValidateUsername(name string) error {
 	if name == "" || len(name) > 64 || !utf8.ValidString(name) {
-		return fmt.Errorf("%w: username must be 1-64 characters", ErrInvalid)
+		return fmt.Errorf("%w: username: must be 1-64 characters", ErrInvalid)
 	}
 	for i, r := range name {
 		ok := (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || (i > 0 && strings.ContainsRune("._-@", r))
 		if !ok {
-			return fmt.Errorf("%w: username may contain a-z, 0-9 and . _ - @ (not first), got %q", ErrInvalid, name)
+			return fmt.Errorf("%w: username: may contain a-z, 0-9 and . _ - @ (not first), got %q", ErrInvalid, name)
 		}
 	}
 	return nil

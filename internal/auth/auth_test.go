@@ -389,7 +389,6 @@ func TestTokens(t *testing.T) {
 		{"wider role", auth.TokenRequest{Role: rbac.Admin}, auth.ErrForbidden},
 		{"other role family", auth.TokenRequest{Role: rbac.Auditor}, auth.ErrForbidden},
 		{"wider scope", auth.TokenRequest{Scope: rbac.Scope{Namespaces: []string{"a", "c"}}}, auth.ErrForbidden},
-		{"no scope (wider)", auth.TokenRequest{Role: rbac.Viewer}, auth.ErrForbidden},
 		{"ttl too long", auth.TokenRequest{Scope: rbac.Scope{Namespaces: []string{"a"}}, TTL: 49 * time.Hour}, auth.ErrInvalid},
 		{"negative ttl", auth.TokenRequest{Scope: rbac.Scope{Namespaces: []string{"a"}}, TTL: -time.Hour}, auth.ErrInvalid},
 		{"bad role", auth.TokenRequest{Role: "root", Scope: rbac.Scope{Namespaces: []string{"a"}}}, auth.ErrInvalid},
@@ -397,6 +396,10 @@ func TestTokens(t *testing.T) {
 		if _, _, err := e.svc.CreateToken(ctx, owner.ID, c.req); !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", c.name, err, c.want)
 		}
+	}
+	// Without a scope, a token gets its owner's (never "everything").
+	if _, info, err := e.svc.CreateToken(ctx, owner.ID, auth.TokenRequest{TTL: time.Hour}); err != nil || info.Scope.String() != "namespaces=a|b" {
+		t.Errorf("token without a scope: %s, %v; want the owner's", info.Scope, err)
 	}
 	secret, info, err := e.svc.CreateToken(ctx, owner.ID, auth.TokenRequest{Name: "ci", Role: rbac.Viewer, Scope: rbac.Scope{Namespaces: []string{"a"}}, TTL: 24 * time.Hour})
 	if err != nil {
@@ -440,7 +443,7 @@ func TestTokens(t *testing.T) {
 		}
 	}
 	list, _ := e.svc.ListTokens(ctx, owner.ID)
-	if len(list) != 1 || list[0].Name != "ci" || list[0].Role != rbac.Viewer {
+	if i := slices.IndexFunc(list, func(x auth.TokenInfo) bool { return x.ID == info.ID }); len(list) != 2 || i < 0 || list[i].Name != "ci" || list[i].Role != rbac.Viewer {
 		t.Errorf("ListTokens = %+v", list)
 	}
 	other, _ := e.svc.AddUser(ctx, auth.NewUser{Name: "dave", Role: rbac.Viewer})

@@ -171,7 +171,7 @@ func (a *API) scimCreate(r *http.Request) (int, any, error) {
 	}
 	if err := auth.ValidateUsername(u.UserName); err != nil {
 		msg, _ := publicMessage(err, auth.ErrInvalid)
-		return 0, nil, scimBad("invalidValue", "userName: %s", strings.TrimPrefix(msg, "username "))
+		return 0, nil, scimBad("invalidValue", "userName: %s", strings.TrimPrefix(msg, "username: "))
 	}
 	email := ""
 	for _, e := range u.Emails {

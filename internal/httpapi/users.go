@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/costwarden/costwarden/internal/auth"
@@ -177,6 +178,9 @@ func (a *API) createUser(r *http.Request) (any, error) {
 	if err := decodeJSON(r, &b); err != nil {
 		return nil, err
 	}
+	if err := nameParam(b.Name); err != nil {
+		return nil, err
+	}
 	p, err := a.Auth.AddUser(r.Context(), auth.NewUser{Name: b.Name, Email: b.Email, DisplayName: b.DisplayName, Role: rbac.Role(b.Role), Scope: b.Scope})
 	if err != nil {
 		return nil, err
@@ -317,6 +321,9 @@ func (a *API) createServiceAccount(r *http.Request) (any, error) {
 	if err := decodeJSON(r, &b); err != nil {
 		return nil, err
 	}
+	if err := nameParam(b.Name); err != nil {
+		return nil, err
+	}
 	owner := b.Owner
 	if owner == "" {
 		owner = principal(r).ID
@@ -405,4 +412,13 @@ func (a *API) createSCIMToken(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return newTokenJSON(info, secret), nil
+}
+
+// nameParam checks a username given in the JSON field "name".
+func nameParam(name string) error {
+	if err := auth.ValidateUsername(name); err != nil {
+		msg, _ := publicMessage(err, auth.ErrInvalid)
+		return &query.ParamError{Param: "name", Message: strings.TrimPrefix(msg, "username: ")}
+	}
+	return nil
 }
