@@ -7,6 +7,8 @@ set -euo pipefail
 # command -> Debian package
 declare -A need=(
   [openssl]=openssl
+  [oathtool]=oathtool # independent TOTP authenticator (issue 5)
+  [hydra]=hydra       # online brute-force client against the login form (issue 5)
 )
 
 missing=()

@@ -81,7 +81,10 @@ func (a *API) failPage(w http.ResponseWriter, r *http.Request, page string, d *p
 		if d.Error == "" {
 			d.Error = "Wrong username or password."
 		}
-		a.render(w, r, http.StatusUnauthorized, page, d)
+		// A refused form is the form again with a message (200): a 401 would
+		// claim an HTTP authentication scheme (WWW-Authenticate) the form does
+		// not use. The JSON API answers 401.
+		a.render(w, r, http.StatusOK, page, d)
 	case errors.Is(err, auth.ErrInvalid), errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrForbidden):
 		msg, _ := publicMessage(err, errors.Unwrap(err))
 		for _, s := range []error{auth.ErrInvalid, auth.ErrExists, auth.ErrForbidden} {
@@ -375,7 +378,7 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	d.Error = "Single sign-on did not succeed. Start again; if it keeps failing, ask your administrator."
 	if errors.Is(err, auth.ErrUnauthenticated) || !isInternal(err) {
 		a.Log.InfoContext(r.Context(), "SSO login refused", "request_id", server.RequestID(r.Context()), "reason", err.Error())
-		a.render(w, r, http.StatusUnauthorized, "login.html", d)
+		a.render(w, r, http.StatusOK, "login.html", d)
 		return
 	}
 	a.failPage(w, r, "login.html", d, err)
