@@ -451,3 +451,18 @@ func TestPasswordLoginOff(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// addUserNoSetup creates a user without printing a setup code (password login
+// off: the account is for SSO).
+func addUserNoSetup(t *testing.T, cfg config.Config, name string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := env(io.Discard, &out)
+	e.Stderr = &errb
+	if err := app.AddUserWith(context.Background(), cfg, e, app.UserOptions{Name: name, Role: "admin", Email: name + "@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() != 0 || !strings.Contains(errb.String(), "SSO") {
+		t.Fatalf("with password login off, user add printed %q / %q", out.String(), errb.String())
+	}
+}
