@@ -381,7 +381,7 @@ func TestDisableEndsSessionAndToken(t *testing.T) {
 	r := serve(t, cfg)
 	admin := newBrowser(t, r)
 	admin.enrol(addUser(t, cfg, "root", "admin", ""), testPassword, goTOTP, time.Now())
-	for _, how := range []string{"api", "scim", "cli"} {
+	for _, how := range []string{"api", "scim", "cli", "ui"} {
 		t.Run(how, func(t *testing.T) {
 			name := "leaver-" + how
 			u := newBrowser(t, r)
@@ -408,6 +408,10 @@ func TestDisableEndsSessionAndToken(t *testing.T) {
 				a := scim.do("PATCH", "/scim/v2/Users/"+me.ID, strings.NewReader(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`), "application/scim+json")
 				if a.code != 200 || !strings.Contains(a.body, `"active":false`) {
 					t.Fatalf("SCIM deactivate: %d %s", a.code, a.body)
+				}
+			case "ui":
+				if a := admin.form("/admin/users/"+me.ID, "action", "disable"); a.code != 200 || !strings.Contains(a.body, "Done: disable") {
+					t.Fatalf("disable from the users page: %d %s", a.code, a.body)
 				}
 			case "cli":
 				if err := app.UserAction(context.Background(), cfg, env(io.Discard, io.Discard), "disable", name); err != nil {

@@ -731,3 +731,59 @@ func TestSetupCodeLifecycle(t *testing.T) {
 		t.Error("a user without a factor got a login ticket after reset")
 	}
 }
+
+func TestChangePassword(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, secret, _ := e.enrolled(t, "alice", rbac.Viewer)
+	keep := e.login(t, "alice", secret)
+	other := e.login(t, "alice", secret)
+	p, err := e.svc.AuthenticateSession(ctx, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const next = "copper-meadow-rainfall-77"
+	for _, c := range []struct{ current, next, field string }{
+		{"wrong-current-password", next, "current"},
+		{goodPassword, goodPassword, "password"},
+		{goodPassword, "password1234", "password"},
+		{goodPassword, "short", "password"},
+	} {
+		err := e.svc.ChangePassword(ctx, p, c.current, c.next)
+		if !errors.Is(err, auth.ErrInvalid) || !strings.Contains(err.Error(), c.field+":") {
+			t.Errorf("ChangePassword(%q, %q) = %v, want ErrInvalid naming %s", c.current, c.next, err, c.field)
+		}
+	}
+	if err := e.svc.ChangePassword(ctx, p, goodPassword, next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.AuthenticateSession(ctx, keep); err != nil {
+		t.Errorf("the session that changed the password ended: %v", err)
+	}
+	if _, err := e.svc.AuthenticateSession(ctx, other); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("another session survived a password change: %v", err)
+	}
+	if _, err := e.svc.Login(ctx, "alice", goodPassword, auth.Client{}); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Error("the old password still works")
+	}
+	if _, err := e.svc.Login(ctx, "alice", next, auth.Client{}); err != nil {
+		t.Errorf("the new password: %v", err)
+	}
+}
+
+func TestRehashOnLogin(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Enrolled under cheap parameters; the policy then rises to the default.
+	_, secret, _ := e.enrolled(t, "alice", rbac.Viewer)
+	e.svc.Policy.Argon2 = auth.DefaultArgon2
+	e.login(t, "alice", secret)
+	st, _ := e.st.GetPrincipalByName(ctx, "default", mustIndex(t, e, "alice"))
+	plain, err := e.kr.Open(ctx, sealAD(st.ID), st.Sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(plain), "m=19456,t=2,p=1") {
+		t.Error("the password was not re-hashed with the raised parameters at login")
+	}
+}

@@ -130,3 +130,14 @@ func (e *env) login(t *testing.T, name string, secret []byte) string {
 }
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+func mustIndex(t *testing.T, e *env, name string) []byte {
+	t.Helper()
+	idx, err := e.kr.BlindIndex(context.Background(), "default", "principal-name", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
+
+func sealAD(id string) seal.AD { return seal.AD{Tenant: "default", Kind: "principal", ID: id} }
