@@ -96,7 +96,7 @@ type OIDCConfig struct {
 	Scopes           []string `yaml:"scopes" doc:"Scopes requested besides openid."`
 	UsernameClaim    string   `yaml:"usernameClaim" doc:"ID-token claim holding the costwarden username."`
 	GroupsClaim      string   `yaml:"groupsClaim" doc:"ID-token claim holding the user's groups."`
-	GroupRoles       []string `yaml:"groupRoles" doc:"Group mappings, first match wins: GROUP=ROLE or GROUP=ROLE;namespaces=a|b;clusters=c;selector=team=x. A user matching none keeps the role an admin gave them (new users wait as pending)."`
+	GroupRoles       []string `yaml:"groupRoles" doc:"Group mappings, first match wins: GROUP=ROLE, optionally followed by ;namespaces=A,B ;clusters=C ;selector=team=x (in the environment, where commas separate list items, separate names with a vertical bar). A user matching none keeps the role an admin gave them (new users wait as pending)."`
 	RequireAMR       []string `yaml:"requireAMR" doc:"If set, the ID token's amr claim must contain one of these (e.g. mfa, otp, hwk): the provider asserted MFA."`
 	RequireACR       []string `yaml:"requireACR" doc:"If set, the ID token's acr claim must be one of these."`
 	Algorithms       []string `yaml:"algorithms" doc:"ID-token signature algorithms accepted (never none or HMAC)."`
