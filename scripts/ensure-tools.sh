@@ -9,6 +9,7 @@ declare -A need=(
   [openssl]=openssl
   [oathtool]=oathtool # independent TOTP authenticator (issue 5)
   [hydra]=hydra       # online brute-force client against the login form (issue 5)
+  [zbarimg]=zbar-tools # independent QR-code decoder for the TOTP enrolment code (issue 5)
 )
 
 missing=()
