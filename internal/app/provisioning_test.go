@@ -185,6 +185,17 @@ func TestUserAdministrationAPI(t *testing.T) {
 	if n := userCount(t, admin); n != before {
 		t.Fatalf("bad input stored %d users", n-before)
 	}
+	// The users page creates a user too, and shows its setup code once.
+	if a := admin.form("/admin/users", "name", "Bad Name", "role", "viewer"); a.code != 400 || !strings.Contains(a.body, "username") {
+		t.Errorf("bad name on the users page: %d", a.code)
+	}
+	if a := admin.form("/admin/users", "name", "quinn", "role", "viewer", "scope", "namespaces=payments"); a.code != 200 || !strings.Contains(a.body, "cwsetup_") {
+		t.Errorf("add user on the users page: %d", a.code)
+	}
+	before++
+	if n := userCount(t, admin); n != before {
+		t.Fatalf("users page stored %d users, want 1", n-before+1)
+	}
 	// A created user gets a setup code that works on the setup page.
 	a := admin.json("POST", "/api/v1/users", map[string]any{"name": "pia", "role": "viewer", "email": "pia@example.com", "scope": map[string]any{"namespaces": []string{"payments"}}})
 	var created struct {

@@ -55,6 +55,7 @@ func (a *API) identityRoutes() []server.Route {
 		page("POST", "/account/sessions/{id}/revoke", self, "Ends one of one's own sessions.", http.HandlerFunc(a.accountRevokeSession)),
 		page("POST", "/account/access-request", self, "Asks for a role and scope.", http.HandlerFunc(a.accountAccessRequest)),
 		page("GET", "/admin/users", users, "User administration page.", http.HandlerFunc(a.adminUsersPage)),
+		page("POST", "/admin/users", users, "Creates a user; shows its one-time setup code.", http.HandlerFunc(a.adminCreateUser)),
 		page("POST", "/admin/users/{id}", users, "Disables, enables, deletes a principal or resets its MFA.", http.HandlerFunc(a.adminUserAction)),
 		page("POST", "/admin/access-requests/{id}", users, "Approves or rejects an access request.", http.HandlerFunc(a.adminDecide)),
 

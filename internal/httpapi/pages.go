@@ -326,6 +326,36 @@ func (a *API) adminUserAction(w http.ResponseWriter, r *http.Request) {
 	a.showUsers(w, r, http.StatusOK, "", "Done: "+action+".", setup, exp)
 }
 
+func (a *API) adminCreateUser(w http.ResponseWriter, r *http.Request) {
+	scope, err := rbac.ParseScope(formValue(r, "scope"))
+	if err != nil {
+		a.showUsers(w, r, http.StatusBadRequest, "scope: "+err.Error(), "", "", time.Time{})
+		return
+	}
+	p, err := a.Auth.AddUser(r.Context(), auth.NewUser{Name: formValue(r, "name"), Email: formValue(r, "email"), Role: rbac.Role(formValue(r, "role")), Scope: scope})
+	if err != nil {
+		for _, s := range []error{auth.ErrInvalid, auth.ErrExists} {
+			if errors.Is(err, s) {
+				msg, _ := publicMessage(err, s)
+				a.showUsers(w, r, http.StatusBadRequest, msg, "", "", time.Time{})
+				return
+			}
+		}
+		a.failPage(w, r, "admin_users.html", a.data(r, "Users"), err)
+		return
+	}
+	if !a.PasswordLogin {
+		a.showUsers(w, r, http.StatusOK, "", "Created "+p.Name+"; they log in through single sign-on.", "", time.Time{})
+		return
+	}
+	code, exp, err := a.Auth.SetupCode(r.Context(), p.ID)
+	if err != nil {
+		a.failPage(w, r, "admin_users.html", a.data(r, "Users"), err)
+		return
+	}
+	a.showUsers(w, r, http.StatusOK, "", "Created "+p.Name+".", code, exp)
+}
+
 func (a *API) adminDecide(w http.ResponseWriter, r *http.Request) {
 	decision := formValue(r, "decision")
 	if decision != "approve" && decision != "reject" {
