@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -190,8 +191,11 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	// Policy may be changed before the service is used.
-	Policy   Policy
-	fakeHash string
+	Policy Policy
+
+	fakeMu     sync.Mutex
+	fakeHash   string // argon2id hash verified when there is no real one
+	fakeParams Argon2Params
 }
 
 // New returns a Service with DefaultPolicy. now is the clock (time.Now in

@@ -787,3 +787,32 @@ func TestRehashOnLogin(t *testing.T) {
 		t.Error("the password was not re-hashed with the raised parameters at login")
 	}
 }
+
+// TestConcurrentLogins: parallel failures and successes on one service (the
+// race detector checks the shared state; the lockout counts every failure).
+func TestConcurrentLogins(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.enrolled(t, "alice", rbac.Viewer)
+	e.svc.Policy.AccountFailures, e.svc.Policy.IPFailures = 1000, 1000
+	done := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			pw := goodPassword
+			if i%2 == 0 {
+				pw = "wrong-password-x"
+			}
+			_, err := e.svc.Login(ctx, []string{"alice", "nobody"}[i%4/2], pw, auth.Client{Addr: "192.0.2.1:1"})
+			done <- err
+		}()
+	}
+	ok := 0
+	for range 16 {
+		if err := <-done; err == nil {
+			ok++
+		}
+	}
+	if ok != 4 { // i%4 == 1: alice with the right password
+		t.Errorf("%d of 16 concurrent logins succeeded, want 4", ok)
+	}
+}

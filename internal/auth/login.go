@@ -122,8 +122,11 @@ func (s *Service) fail(ctx context.Context, keys [][]byte) error {
 // fake returns a hash to verify against when there is no real one, so that
 // every failed login costs one argon2id computation (no timing oracle).
 func (s *Service) fake() string {
-	if s.fakeHash == "" {
+	s.fakeMu.Lock()
+	defer s.fakeMu.Unlock()
+	if s.fakeHash == "" || s.fakeParams != s.Policy.Argon2 {
 		s.fakeHash, _ = HashPassword("costwarden-fake-password-for-timing", s.Policy.Argon2)
+		s.fakeParams = s.Policy.Argon2
 	}
 	return s.fakeHash
 }
