@@ -30,6 +30,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/costwarden/costwarden/internal/rbac"
 	"github.com/costwarden/costwarden/internal/seal"
 	"github.com/costwarden/costwarden/internal/store"
@@ -101,6 +103,8 @@ type Principal struct {
 	MFA         bool // a TOTP second factor is enrolled
 	// RecoveryCodes is how many unused recovery codes remain.
 	RecoveryCodes int
+	// Passkeys is how many WebAuthn credentials are registered.
+	Passkeys int
 	CreatedAt     time.Time
 	LastSeenAt    time.Time
 
@@ -193,6 +197,8 @@ type Service struct {
 	// Policy may be changed before the service is used.
 	Policy Policy
 
+	webauthn *webauthn.WebAuthn // nil: passkeys off
+
 	fakeMu     sync.Mutex
 	fakeHash   string // argon2id hash verified when there is no real one
 	fakeParams Argon2Params
@@ -224,6 +230,11 @@ type record struct {
 	TOTPLastStep   int64      `json:"totpLastStep,omitempty"`
 	RecoveryHashes []string   `json:"recoveryHashes,omitempty"`
 	Scope          rbac.Scope `json:"scope"`
+	// Passkeys (WebAuthn): the user handle, the credentials, and a ceremony in
+	// progress.
+	WebAuthnID []byte    `json:"webauthnId,omitempty"`
+	Passkeys   []passkey `json:"passkeys,omitempty"`
+	Ceremony   *ceremony `json:"ceremony,omitempty"`
 }
 
 // ValidateUsername enforces 1-64 characters of lower-case letters, digits and . _ - @,
@@ -328,7 +339,7 @@ func (l *loaded) principal() *Principal {
 	return &Principal{
 		Tenant: l.sp.Tenant, ID: l.sp.ID, Kind: l.sp.Kind, Name: l.rec.Name, Email: l.rec.Email, DisplayName: l.rec.DisplayName,
 		Owner: l.rec.Owner, Role: rbac.Role(l.sp.Role), State: l.sp.State, Scope: l.rec.Scope, Source: l.rec.Source,
-		HasPassword: l.rec.PasswordHash != "", MFA: len(l.rec.TOTPSecret) > 0, RecoveryCodes: len(l.rec.RecoveryHashes),
+		HasPassword: l.rec.PasswordHash != "", MFA: len(l.rec.TOTPSecret) > 0, RecoveryCodes: len(l.rec.RecoveryHashes), Passkeys: len(l.rec.Passkeys),
 		CreatedAt: l.sp.CreatedAt, LastSeenAt: l.sp.LastSeenAt,
 	}
 }

@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/costwarden/costwarden/internal/auth"
+	"github.com/costwarden/costwarden/internal/auth/webauthntest"
 	"github.com/costwarden/costwarden/internal/rbac"
 )
 
@@ -814,5 +817,108 @@ func TestConcurrentLogins(t *testing.T) {
 	}
 	if ok != 4 { // i%4 == 1: alice with the right password
 		t.Errorf("%d of 16 concurrent logins succeeded, want 4", ok)
+	}
+}
+
+func TestPasskeys(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.svc.EnableWebAuthn("costwarden.example", "costwarden", []string{"https://costwarden.example"}); err != nil {
+		t.Fatal(err)
+	}
+	p, _, _ := e.enrolled(t, "alice", rbac.Viewer)
+	key, err := webauthntest.New("https://costwarden.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	creation, err := e.svc.BeginPasskeyRegistration(ctx, p, "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := json.Marshal(creation)
+	resp, err := key.Create(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.FinishPasskeyRegistration(ctx, p, resp); err != nil {
+		t.Fatalf("registration refused: %v", err)
+	}
+	if err := e.svc.FinishPasskeyRegistration(ctx, p, resp); !errors.Is(err, auth.ErrInvalid) {
+		t.Errorf("registration answer replayed: %v", err)
+	}
+	if got, _ := e.svc.Get(ctx, p.ID); got.Passkeys != 1 {
+		t.Fatalf("%d passkeys stored", got.Passkeys)
+	}
+
+	login := func(k *webauthntest.Authenticator, tamper func([]byte) []byte) error {
+		ticket, err := e.svc.Login(ctx, "alice", goodPassword, auth.Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertion, err := e.svc.BeginPasskeyLogin(ctx, ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, _ := json.Marshal(assertion)
+		answer, err := k.Get(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tamper != nil {
+			answer = tamper(answer)
+		}
+		sess, _, err := e.svc.FinishPasskeyLogin(ctx, ticket, answer, auth.Client{})
+		t.Logf("passkey login: %v", err)
+		if err == nil {
+			if _, err := e.svc.AuthenticateSession(ctx, sess); err != nil {
+				t.Errorf("passkey session refused: %v", err)
+			}
+			if _, _, again := e.svc.FinishPasskeyLogin(ctx, ticket, answer, auth.Client{}); again == nil {
+				t.Error("a passkey assertion worked twice")
+			}
+		}
+		return err
+	}
+	if err := login(key, nil); err != nil {
+		t.Fatalf("passkey login refused: %v", err)
+	}
+	// Another authenticator (not registered), a wrong origin, a cloned key
+	// (counter not increasing) and a tampered assertion are refused.
+	other, _ := webauthntest.New("https://costwarden.example")
+	other.Counter = 100
+	if err := login(other, nil); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("an unregistered authenticator: %v", err)
+	}
+	key.Origin = "https://evil.example"
+	if err := login(key, nil); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("a phishing origin: %v", err)
+	}
+	key.Origin = "https://costwarden.example"
+	key.Counter = 0
+	if err := login(key, nil); !errors.Is(err, auth.ErrUnauthenticated) || !strings.Contains(err.Error(), "counter") {
+		t.Errorf("a cloned authenticator: %v", err)
+	}
+	key.Counter = 1000
+	if err := login(key, func(b []byte) []byte {
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		r := m["response"].(map[string]any)
+		sig, _ := base64.RawURLEncoding.DecodeString(r["signature"].(string))
+		sig[len(sig)-1] ^= 1
+		r["signature"] = base64.RawURLEncoding.EncodeToString(sig)
+		out, _ := json.Marshal(m)
+		return out
+	}); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("a tampered signature: %v", err)
+	}
+	if err := login(key, nil); err != nil {
+		t.Errorf("the real key after the refusals: %v", err)
+	}
+	// Reset MFA removes passkeys too.
+	if _, _, err := e.svc.ResetMFA(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e.svc.Get(ctx, p.ID); got.Passkeys != 0 {
+		t.Error("passkeys survived an MFA reset")
 	}
 }

@@ -585,6 +585,7 @@ func (s *Service) ResetMFA(ctx context.Context, id string) (string, time.Time, e
 			return fmt.Errorf("%w: service accounts have no second factor", ErrInvalid)
 		}
 		l.rec.TOTPSecret, l.rec.TOTPPending, l.rec.RecoveryHashes, l.rec.TOTPLastStep = nil, nil, nil, 0
+		l.rec.Passkeys, l.rec.Ceremony = nil, nil
 		return nil
 	}); err != nil {
 		return "", time.Time{}, err
