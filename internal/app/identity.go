@@ -28,6 +28,16 @@ func newAuth(d *data, cfg config.Config, now func() time.Time, log *slog.Logger)
 	p.InactivityDisable = a.InactivityDisable
 	p.AccountFailures, p.IPFailures, p.Window, p.LockFor = a.Lockout.AccountFailures, a.Lockout.AddressFailures, a.Lockout.Window, a.Lockout.Duration
 	svc.Policy = p
+	if w := a.WebAuthn; w.RPID != "" {
+		origins := w.Origins
+		if len(origins) == 0 {
+			origins = []string{"https://" + w.RPID}
+		}
+		// Validated with the configuration; an error here is a library refusal.
+		if err := svc.EnableWebAuthn(w.RPID, "costwarden", origins); err != nil && log != nil {
+			log.Error("passkeys disabled", "error", err)
+		}
+	}
 	if log != nil {
 		svc.SetLogger(log)
 	}

@@ -32,6 +32,7 @@ func TestRoleRouteMatrix(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	cfg := testConfig(t, t.TempDir(), 1)
+	cfg.Auth.WebAuthn.RPID = "localhost" // declare the passkey routes too
 	r := serve(t, cfg)
 	ids := []identity{{name: "anonymous", b: newBrowser(t, r)}}
 	for _, u := range []struct {
@@ -53,7 +54,7 @@ func TestRoleRouteMatrix(t *testing.T) {
 	scim.bearer = st.Token
 	ids = append(ids, identity{name: "scim-token", b: scim, roles: []rbac.Role{rbac.Provisioner}})
 
-	routes := (&httpapi.API{PasswordLogin: true}).Routes()
+	routes := (&httpapi.API{PasswordLogin: true, WebAuthn: true}).Routes()
 	repl := strings.NewReplacer("{id}", "u_000000000000000000000000", "{sid}", "x_000000000000000000000000", "{tid}", "t_000000000000000000000000",
 		"{file}", "costwarden.css", "{$}", "")
 	checked := 0

@@ -37,6 +37,18 @@ func (c *Config) validateAuth(bad func(key, format string, args ...any)) {
 	if a.Lockout.Duration < time.Second {
 		bad("auth.lockout.duration", "must be at least 1s, got %s", a.Lockout.Duration)
 	}
+	if w := a.WebAuthn; w.RPID != "" {
+		if strings.ContainsAny(w.RPID, "/: ") || net.ParseIP(w.RPID) != nil {
+			bad("auth.webauthn.rpID", "must be a host name without scheme or port (browsers refuse IP addresses), got %q", w.RPID)
+		}
+		for _, o := range w.Origins {
+			if u, err := url.Parse(o); err != nil || u.Scheme != "https" || u.Host == "" || u.Path != "" {
+				bad("auth.webauthn.origins", "%q is not an https origin (https://HOST[:PORT])", o)
+			}
+		}
+	} else if len(a.WebAuthn.Origins) > 0 {
+		bad("auth.webauthn.origins", "set auth.webauthn.rpID too")
+	}
 	o := a.OIDC
 	if o.Issuer == "" {
 		if !a.PasswordLogin {

@@ -46,6 +46,10 @@ auth:
 		{"auth:\n  oidc:\n    issuer: https://idp.example.com\n    clientID: x\n    redirectURL: https://h/login/oidc/callback\n    groupRoles: [\"ops=root\"]\n", "auth.oidc.groupRoles"},
 		{"auth:\n  oidc:\n    issuer: https://idp.example.com\n    clientID: x\n    redirectURL: https://h/login/oidc/callback\n    groupRoles: [\"ops=admin;namespaces=a\"]\n", "auth.oidc.groupRoles"},
 		{"auth:\n  oidc:\n    clientSecret: hunter2\n", "auth.oidc.clientSecret"},
+		{"auth:\n  webauthn:\n    rpID: https://x.example\n", "auth.webauthn.rpID"},
+		{"auth:\n  webauthn:\n    rpID: 127.0.0.1\n", "auth.webauthn.rpID"},
+		{"auth:\n  webauthn:\n    rpID: x.example\n    origins: [http://x.example]\n", "auth.webauthn.origins"},
+		{"auth:\n  webauthn:\n    origins: [https://x.example]\n", "auth.webauthn.origins"},
 	} {
 		_, err := config.Load(config.Sources{File: writeFile(t, c.body)})
 		if err == nil || !strings.Contains(err.Error(), c.key) || strings.Contains(err.Error(), "hunter2") {

@@ -70,13 +70,20 @@ type AuthConfig struct {
 	TokenTTL    time.Duration `yaml:"tokenTTL" doc:"Default lifetime of API tokens created without --ttl."`
 	MaxTokenTTL time.Duration `yaml:"maxTokenTTL" doc:"Longest lifetime an API token may be given."`
 	// The keys below were added for identity and access (issue 5).
-	PasswordLogin     bool          `yaml:"passwordLogin" doc:"Allow password + TOTP login. false removes the login form's password fields and every password and setup route (404), leaving SSO (auth.oidc) and API tokens; it then requires auth.oidc.issuer."`
-	SessionIdle       time.Duration `yaml:"sessionIdleTimeout" doc:"A browser session unused for this long ends."`
-	SessionLifetime   time.Duration `yaml:"sessionLifetime" doc:"A browser session ends this long after login, however busy."`
-	SetupCodeTTL      time.Duration `yaml:"setupCodeTTL" doc:"Lifetime of a one-time setup code (first password and TOTP enrolment, or a reset)."`
-	InactivityDisable time.Duration `yaml:"inactivityDisable" doc:"Accounts (users and service accounts) not seen for this long are disabled; 0 never disables."`
-	Lockout           LockoutConfig `yaml:"lockout"`
-	OIDC              OIDCConfig    `yaml:"oidc"`
+	PasswordLogin     bool           `yaml:"passwordLogin" doc:"Allow password + TOTP login. false removes the login form's password fields and every password and setup route (404), leaving SSO (auth.oidc) and API tokens; it then requires auth.oidc.issuer."`
+	SessionIdle       time.Duration  `yaml:"sessionIdleTimeout" doc:"A browser session unused for this long ends."`
+	SessionLifetime   time.Duration  `yaml:"sessionLifetime" doc:"A browser session ends this long after login, however busy."`
+	SetupCodeTTL      time.Duration  `yaml:"setupCodeTTL" doc:"Lifetime of a one-time setup code (first password and TOTP enrolment, or a reset)."`
+	InactivityDisable time.Duration  `yaml:"inactivityDisable" doc:"Accounts (users and service accounts) not seen for this long are disabled; 0 never disables."`
+	Lockout           LockoutConfig  `yaml:"lockout"`
+	OIDC              OIDCConfig     `yaml:"oidc"`
+	WebAuthn          WebAuthnConfig `yaml:"webauthn"`
+}
+
+// WebAuthnConfig enables passkeys as a second factor next to TOTP.
+type WebAuthnConfig struct {
+	RPID    string   `yaml:"rpID" doc:"WebAuthn relying-party ID: the host name users reach costwarden at (e.g. costwarden.example.com). Empty disables passkeys."`
+	Origins []string `yaml:"origins" doc:"Origins passkey ceremonies may come from (e.g. https://costwarden.example.com:8443). Default: https://<rpID>."`
 }
 
 // LockoutConfig configures login throttling (stored in the database).

@@ -42,6 +42,9 @@ type API struct {
 	// PasswordLogin enables the password and setup routes; when false they are
 	// not declared at all (404).
 	PasswordLogin bool
+	// WebAuthn declares the passkey routes even without an Auth service (for
+	// route listings in tests); with one, Auth.WebAuthnEnabled decides.
+	WebAuthn bool
 }
 
 // Routes declares every route of the public listener.

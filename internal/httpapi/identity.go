@@ -104,6 +104,18 @@ func (a *API) identityRoutes() []server.Route {
 			api("POST", "/api/v1/me/password", self, "Changes the caller's password (the current one is required).", a.changePassword),
 		)
 	}
+	if a.Auth != nil && a.Auth.WebAuthnEnabled() || a.WebAuthn {
+		rs = append(rs,
+			api("POST", "/api/v1/me/passkeys/begin", self, "Starts registering a passkey (WebAuthn options).", a.passkeyRegisterBegin),
+			api("POST", "/api/v1/me/passkeys/finish", self, "Stores a passkey from the authenticator's answer.", a.passkeyRegisterFinish),
+		)
+		if a.PasswordLogin {
+			rs = append(rs,
+				pub("POST", "/login/passkey/begin", "Starts the passkey second factor of a login.", a.handle(a.passkeyLoginBegin)),
+				pub("POST", "/login/passkey/finish", "Checks the passkey and starts the session.", http.HandlerFunc(a.passkeyLoginFinish)),
+			)
+		}
+	}
 	if a.OIDC != nil {
 		rs = append(rs,
 			pub("GET", "/login/oidc", "Starts a single-sign-on login.", http.HandlerFunc(a.oidcStart)),

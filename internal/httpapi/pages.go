@@ -23,6 +23,7 @@ type pageData struct {
 	PasswordLogin bool
 	SSO           bool
 	SSOName       string
+	Passkeys      bool // WebAuthn is configured
 
 	// page-specific
 	Enrolment      *auth.Enrolment
@@ -39,7 +40,7 @@ type pageData struct {
 }
 
 func (a *API) data(r *http.Request, title string) *pageData {
-	d := &pageData{Title: title, PasswordLogin: a.PasswordLogin, SSO: a.OIDC != nil}
+	d := &pageData{Title: title, PasswordLogin: a.PasswordLogin, SSO: a.OIDC != nil, Passkeys: a.Auth != nil && a.Auth.WebAuthnEnabled()}
 	if a.OIDC != nil {
 		d.SSOName = a.OIDC.Name()
 	}
