@@ -104,9 +104,9 @@ type Principal struct {
 	// RecoveryCodes is how many unused recovery codes remain.
 	RecoveryCodes int
 	// Passkeys is how many WebAuthn credentials are registered.
-	Passkeys int
-	CreatedAt     time.Time
-	LastSeenAt    time.Time
+	Passkeys   int
+	CreatedAt  time.Time
+	LastSeenAt time.Time
 
 	// Set when authenticated by an API or SCIM token: the token's own role and
 	// scope, which narrow the owner's current ones.
