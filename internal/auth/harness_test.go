@@ -51,13 +51,13 @@ type env struct {
 }
 
 // newEnv opens a real SQLite store and keyring in a temporary directory.
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	return openEnv(t, dir, &clock{t: t0})
 }
 
-func openEnv(t *testing.T, dir string, c *clock) *env {
+func openEnv(t testing.TB, dir string, c *clock) *env {
 	t.Helper()
 	ctx := context.Background()
 	kek, err := seal.OpenKeyFile(filepath.Join(dir, "key"), true)
