@@ -10,12 +10,17 @@ declare -A need=(
   [oathtool]=oathtool # independent TOTP authenticator (issue 5)
   [hydra]=hydra       # online brute-force client against the login form (issue 5)
   [zbarimg]=zbar-tools # independent QR-code decoder for the TOTP enrolment code (issue 5)
+  [pg_ctlcluster]=postgresql
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# The PostgreSQL server binaries live outside PATH (/usr/lib/postgresql/N/bin).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  [[ " ${missing[*]} " == *" postgresql "* ]] || missing+=(postgresql)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "ensure-tools: installing ${missing[*]}" >&2

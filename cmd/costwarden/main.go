@@ -97,6 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd(), c.serviceAccountCmd())
+	root.AddCommand(c.keysCmd(), c.tenantCmd(), c.backupCmd(), c.retentionCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "costwarden: %v\n", err)
 		return 1

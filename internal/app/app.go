@@ -77,6 +77,9 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 			log.Error("closing the store", "error", err)
 		}
 	}()
+	for _, w := range d.warnings {
+		log.Warn(w)
+	}
 	pricer, err := pricing.New(customPrices(cfg.Pricing.Custom))
 	if err != nil {
 		return err
@@ -191,10 +194,16 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		go func() {
 			defer wg.Done()
 			if err := in.Run(ctx); err != nil {
+				log.Error("ingestion stopped", "error", err)
 				errc <- err
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		maintain(ctx, d, cfg, env.Now, log.With("component", "maintenance"))
+	}()
 	srvErr := server.Run(ctx, server.Config{
 		TLS: tlsCfg, ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,

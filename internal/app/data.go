@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/seal"
+	"github.com/costwarden/costwarden/internal/seal/awskms"
 	"github.com/costwarden/costwarden/internal/store"
+	"github.com/costwarden/costwarden/internal/store/postgres"
 	"github.com/costwarden/costwarden/internal/store/sqlite"
 )
 
@@ -22,6 +25,8 @@ type data struct {
 	store   store.Store
 	keyring *seal.Keyring
 	kek     seal.KEK
+	// warnings are things the operator should fix, logged at start.
+	warnings []string
 }
 
 func (d *data) Close(ctx context.Context) error {
@@ -51,30 +56,127 @@ func openData(ctx context.Context, cfg config.Config, now func() time.Time) (*da
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
-	dbPath := cfg.Storage.SQLite.Path
-	dbExists, err := exists(dbPath)
-	if err != nil {
-		return nil, fmt.Errorf("database %s: %w", dbPath, err)
+	createKey := false
+	if cfg.Keys.Provider == "file" {
+		keyExists, err := exists(cfg.Keys.File)
+		if err != nil {
+			return nil, fmt.Errorf("key file %s: %w", cfg.Keys.File, err)
+		}
+		if !keyExists {
+			fresh, err := freshStore(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			if !fresh {
+				return nil, fmt.Errorf("the database %s exists but its key file %s is missing; without that key the data cannot be read. Restore the key file from your backup (costwarden never creates a new key next to existing data)", storeName(cfg), cfg.Keys.File)
+			}
+			createKey = true
+		}
 	}
-	keyExists, err := exists(cfg.Keys.File)
-	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", cfg.Keys.File, err)
-	}
-	if dbExists && !keyExists {
-		return nil, fmt.Errorf("the database %s exists but its key file %s is missing; without that key the data cannot be read. Restore the key file from your backup (costwarden never creates a new key next to existing data)", dbPath, cfg.Keys.File)
-	}
-	kek, err := seal.OpenKeyFile(cfg.Keys.File, !keyExists)
+	kek, warnings, err := openKEK(ctx, cfg, createKey)
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, dbPath, sqlite.Options{Now: now})
+	st, err := openStore(ctx, cfg, now)
 	if err != nil {
 		return nil, err
 	}
 	kr := seal.NewKeyring(kek, st, seal.Options{Now: now})
-	if err := kr.Verify(ctx, DefaultTenant); err != nil {
+	tenants, err := st.ListTenants(ctx)
+	if err == nil {
+		err = kr.Verify(ctx, append(tenants, DefaultTenant)...)
+	}
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	return &data{store: st, keyring: kr, kek: kek}, nil
+	return &data{store: st, keyring: kr, kek: kek, warnings: warnings}, nil
+}
+
+// storeName names the configured store in messages (never a password).
+func storeName(cfg config.Config) string {
+	if cfg.Storage.Driver == "postgres" {
+		p := cfg.Storage.Postgres
+		return fmt.Sprintf("postgres://%s@%s:%d/%s", p.User, p.Host, p.Port, p.Database)
+	}
+	return cfg.Storage.SQLite.Path
+}
+
+// freshStore reports whether the configured store holds no data yet (a new
+// install), without creating or changing anything.
+func freshStore(ctx context.Context, cfg config.Config) (bool, error) {
+	if cfg.Storage.Driver != "postgres" {
+		ok, err := exists(cfg.Storage.SQLite.Path)
+		if err != nil {
+			return false, fmt.Errorf("database %s: %w", cfg.Storage.SQLite.Path, err)
+		}
+		return !ok, nil
+	}
+	st, err := openStore(ctx, cfg, time.Now)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	tenants, err := st.ListTenants(ctx)
+	return len(tenants) == 0, err
+}
+
+// openKEK opens the configured key-encryption key. create makes a new key file
+// (provider file only, on a fresh install).
+func openKEK(ctx context.Context, cfg config.Config, create bool) (seal.KEK, []string, error) {
+	switch cfg.Keys.Provider {
+	case "secret":
+		kek, warning, err := seal.OpenSecretFile(cfg.Keys.Secret.File)
+		if err != nil {
+			return nil, nil, err
+		}
+		var warnings []string
+		if warning != "" {
+			warnings = append(warnings, warning)
+		}
+		return kek, warnings, nil
+	case "awskms":
+		k := cfg.Keys.AWSKMS
+		kek, err := awskms.Open(ctx, awskms.Config{
+			KeyID: k.KeyID, Region: k.Region, Endpoint: k.Endpoint, CredentialsFile: k.CredentialsFile,
+			Profile: k.Profile, CAFile: k.CAFile, UseInstanceMetadata: k.UseInstanceMetadata, Timeout: k.Timeout,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("refusing to run without the key-encryption key: %w", err)
+		}
+		return kek, nil, nil
+	}
+	kek, err := seal.OpenKeyFile(cfg.Keys.File, create)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kek, nil, nil
+}
+
+// openStore opens the configured store backend.
+func openStore(ctx context.Context, cfg config.Config, now func() time.Time) (store.Store, error) {
+	if cfg.Storage.Driver == "postgres" {
+		pc, err := postgresConfig(cfg.Storage.Postgres)
+		if err != nil {
+			return nil, err
+		}
+		return postgres.Open(ctx, pc, postgres.Options{Now: now})
+	}
+	return sqlite.Open(ctx, cfg.Storage.SQLite.Path, sqlite.Options{Now: now})
+}
+
+// postgresConfig reads the password file and builds the backend's settings.
+func postgresConfig(p config.PostgresConfig) (postgres.Config, error) {
+	pc := postgres.Config{
+		Host: p.Host, Port: p.Port, Database: p.Database, User: p.User, SSLMode: p.SSLMode,
+		CAFile: p.CAFile, CertFile: p.CertFile, KeyFile: p.KeyFile, MaxConns: int32(p.MaxConns), ConnectTimeout: p.ConnectTimeout,
+	}
+	if p.PasswordFile != "" {
+		b, err := os.ReadFile(p.PasswordFile)
+		if err != nil {
+			return pc, fmt.Errorf("storage.postgres.passwordFile: %w", err)
+		}
+		pc.Password = bytes.TrimRight(b, "\r\n")
+	}
+	return pc, nil
 }

@@ -124,11 +124,3 @@ func checkProviderURL(s string) string {
 	}
 	return "must be an https:// URL (http only on the loopback interface)"
 }
-
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}

@@ -26,6 +26,7 @@ type Config struct {
 	Collect    CollectConfig    `yaml:"collect"`
 	Demo       DemoConfig       `yaml:"demo"`
 	Log        LogConfig        `yaml:"log"`
+	Retention  RetentionConfig  `yaml:"retention"`
 }
 
 // ServerConfig configures the listeners.
@@ -50,8 +51,24 @@ type TLSConfig struct {
 
 // StorageConfig chooses and configures the store.
 type StorageConfig struct {
-	Driver string       `yaml:"driver" doc:"Store backend: sqlite (embedded, the default)."`
-	SQLite SQLiteConfig `yaml:"sqlite"`
+	Driver   string         `yaml:"driver" doc:"Store backend: sqlite (embedded, the default) or postgres (several replicas on one database)."`
+	SQLite   SQLiteConfig   `yaml:"sqlite"`
+	Postgres PostgresConfig `yaml:"postgres"`
+}
+
+// PostgresConfig configures the PostgreSQL store (storage.driver: postgres).
+type PostgresConfig struct {
+	Host           string        `yaml:"host" doc:"PostgreSQL server host name or address."`
+	Port           int           `yaml:"port" doc:"PostgreSQL server port."`
+	Database       string        `yaml:"database" doc:"Database name."`
+	User           string        `yaml:"user" doc:"Database user."`
+	PasswordFile   string        `yaml:"passwordFile" doc:"File holding the user's password (empty: no password, e.g. client-certificate authentication)."`
+	SSLMode        string        `yaml:"sslMode" doc:"TLS to the database: verify-full (default: CA-verified certificate and host name), verify-ca, or disable (refused unless the host is a loopback address)."`
+	CAFile         string        `yaml:"caFile" doc:"PEM bundle of the certificate authorities trusted for the database server. Empty: the system roots."`
+	CertFile       string        `yaml:"certFile" doc:"PEM client certificate for certificate authentication (optional)."`
+	KeyFile        string        `yaml:"keyFile" doc:"PEM private key of certFile (must not be readable by group or others)."`
+	MaxConns       int           `yaml:"maxConns" doc:"Largest number of pooled connections per replica."`
+	ConnectTimeout time.Duration `yaml:"connectTimeout" doc:"Time allowed to connect, TLS handshake included."`
 }
 
 // SQLiteConfig configures the embedded store.
@@ -61,8 +78,38 @@ type SQLiteConfig struct {
 
 // KeysConfig chooses the key-encryption key.
 type KeysConfig struct {
-	Provider string `yaml:"provider" doc:"Key-encryption key provider: file (a 256-bit key in a local file; the air-gapped default)."`
-	File     string `yaml:"file" doc:"Key file for provider file. Empty: <dataDir>/costwarden.key, created 0600 on first start. Keep a copy apart from the data: without it the data cannot be read."`
+	Provider    string          `yaml:"provider" doc:"Key-encryption key provider: file (a 256-bit key in a local file; the air-gapped default), secret (a key file mounted from a Kubernetes Secret) or awskms (a key in AWS KMS or a KMS-compatible server)."`
+	File        string          `yaml:"file" doc:"Key file for provider file. Empty: <dataDir>/costwarden.key, created 0600 on first start. Keep a copy apart from the data: without it the data cannot be read."`
+	Secret      SecretKeyConfig `yaml:"secret"`
+	AWSKMS      AWSKMSConfig    `yaml:"awskms"`
+	RotateEvery time.Duration   `yaml:"rotateEvery" doc:"Scheduled rotation: a tenant's data key older than this is replaced for new writes, and the background job re-encrypts older data. 0 disables scheduled rotation (keys still rotate long before 2^32 uses)."`
+}
+
+// SecretKeyConfig configures provider secret.
+type SecretKeyConfig struct {
+	File string `yaml:"file" doc:"Path of the key mounted from a Kubernetes Secret (never created; missing is an error). Holds the key file format, 32 raw bytes, or 32 bytes in base64."`
+}
+
+// AWSKMSConfig configures provider awskms. Credentials come from the AWS SDK's
+// sources (environment, a shared credentials file, a web identity token), never
+// from this file.
+type AWSKMSConfig struct {
+	KeyID               string        `yaml:"keyID" doc:"KMS key: key id, key ARN, alias (alias/costwarden) or alias ARN."`
+	Region              string        `yaml:"region" doc:"AWS region. Empty: AWS_REGION from the environment."`
+	Endpoint            string        `yaml:"endpoint" doc:"KMS endpoint URL (a VPC endpoint or a KMS-compatible server). Must be https except on loopback. Empty: the region's public endpoint."`
+	CredentialsFile     string        `yaml:"credentialsFile" doc:"AWS shared credentials file. Empty: the SDK's default chain (environment variables, ~/.aws/credentials, web identity token for EKS)."`
+	Profile             string        `yaml:"profile" doc:"Profile of the shared credentials and config files."`
+	CAFile              string        `yaml:"caFile" doc:"PEM bundle of the certificate authorities trusted for the endpoint. Empty: the system roots."`
+	UseInstanceMetadata bool          `yaml:"useInstanceMetadata" doc:"Allow credentials from the EC2 instance metadata service (the node's role)."`
+	Timeout             time.Duration `yaml:"timeout" doc:"Time allowed for one KMS call."`
+}
+
+// RetentionConfig says how long cost windows are kept; expired windows are
+// deleted for real (zeroed and vacuumed), not hidden.
+type RetentionConfig struct {
+	HourlyDays  int           `yaml:"hourlyDays" doc:"Days hourly windows are kept (0: forever)."`
+	DailyMonths int           `yaml:"dailyMonths" doc:"Months daily windows are kept (0: forever)."`
+	Interval    time.Duration `yaml:"interval" doc:"How often the server applies retention and checks for due key rotation and re-encryption."`
 }
 
 // AuthConfig configures authentication.
@@ -169,8 +216,12 @@ func Default() Config {
 			MaxBodyBytes:      1 << 20,
 			ShutdownTimeout:   20 * time.Second,
 		},
-		Storage: StorageConfig{Driver: "sqlite"},
-		Keys:    KeysConfig{Provider: "file"},
+		Storage: StorageConfig{Driver: "sqlite", Postgres: PostgresConfig{
+			Port: 5432, Database: "costwarden", User: "costwarden", SSLMode: "verify-full", MaxConns: 10, ConnectTimeout: 10 * time.Second,
+		}},
+		Keys: KeysConfig{Provider: "file", RotateEvery: 90 * 24 * time.Hour,
+			AWSKMS: AWSKMSConfig{Timeout: 10 * time.Second}},
+		Retention: RetentionConfig{HourlyDays: 15, DailyMonths: 24, Interval: time.Hour},
 		Auth: AuthConfig{
 			TokenTTL: 90 * 24 * time.Hour, MaxTokenTTL: 365 * 24 * time.Hour,
 			PasswordLogin: true, SessionIdle: 30 * time.Minute, SessionLifetime: 12 * time.Hour,

@@ -50,12 +50,7 @@ func (c *Config) Validate() Errors {
 	if c.Server.MaxBodyBytes < 1024 || c.Server.MaxBodyBytes > 64<<20 {
 		bad("server.maxBodyBytes", "must be between 1024 and 67108864, got %d", c.Server.MaxBodyBytes)
 	}
-	if c.Storage.Driver != "sqlite" {
-		bad("storage.driver", "unknown driver %q (supported: sqlite)", c.Storage.Driver)
-	}
-	if c.Keys.Provider != "file" {
-		bad("keys.provider", "unknown provider %q (supported: file)", c.Keys.Provider)
-	}
+	c.validateStorageAndKeys(bad)
 	if c.Auth.TokenTTL <= 0 {
 		bad("auth.tokenTTL", "must be positive")
 	}

@@ -30,6 +30,15 @@ type KEK interface {
 	Unwrap(ctx context.Context, wrapped, ad []byte) ([]byte, error)
 }
 
+// KeyGenerator is implemented by KEKs that make data keys themselves (a KMS's
+// GenerateDataKey): the keyring then asks the KEK for each new data key instead
+// of drawing it locally and calling Wrap.
+type KeyGenerator interface {
+	// GenerateKey returns a new 256-bit key and the same key wrapped, bound to ad
+	// exactly as Wrap would. The caller clears key.
+	GenerateKey(ctx context.Context, ad []byte) (key, wrapped []byte, err error)
+}
+
 const (
 	keyFileHeader = "costwarden-kek-v1"
 	kekIDLabel    = "costwarden kek id"

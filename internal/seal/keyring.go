@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +27,14 @@ type KeyStore interface {
 	ListKeys(ctx context.Context, tenant string) ([]store.WrappedKey, error)
 	// InsertKey returns an error wrapping store.ErrConflict if the version exists.
 	InsertKey(ctx context.Context, k store.WrappedKey) error
-	UpdateKey(ctx context.Context, k store.WrappedKey) error
+	// AddKeyUses adds to a version's count atomically (increments of several
+	// processes all count).
+	AddKeyUses(ctx context.Context, tenant string, version uint32, n uint64) error
+	// SetKeyState changes a state only from the expected one (store.ErrConflict
+	// otherwise), so a retired version is never made active again.
+	SetKeyState(ctx context.Context, tenant string, version uint32, from, to string) error
+	// RewrapKey replaces a wrapped key only if it still holds oldWrapped.
+	RewrapKey(ctx context.Context, tenant string, version uint32, oldWrapped []byte, kekID string, wrapped []byte) error
 	DeleteKeys(ctx context.Context, tenant string) error
 }
 
@@ -357,13 +365,18 @@ func (k *Keyring) rotateLocked(ctx context.Context, tenant string, ts *tenantKey
 		if dk == active || dk.rec.State != StateActive {
 			continue
 		}
-		rec := dk.rec
-		rec.State = StateDecrypt
-		rec.Uses += dk.pending
-		if err := k.keys.UpdateKey(ctx, rec); err != nil {
-			return 0, fmt.Errorf("retiring key version %d: %w", rec.Version, err)
+		if dk.pending > 0 {
+			if err := k.keys.AddKeyUses(ctx, tenant, dk.rec.Version, dk.pending); err != nil {
+				return 0, fmt.Errorf("storing the use count of key version %d: %w", dk.rec.Version, err)
+			}
+			dk.rec.Uses, dk.pending = dk.rec.Uses+dk.pending, 0
 		}
-		dk.rec, dk.pending = rec, 0
+		// Conditional: another process may have retired it already.
+		err := k.keys.SetKeyState(ctx, tenant, dk.rec.Version, StateActive, StateDecrypt)
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			return 0, fmt.Errorf("retiring key version %d: %w", dk.rec.Version, err)
+		}
+		dk.rec.State = StateDecrypt
 	}
 	return active.rec.Version, nil
 }
@@ -413,14 +426,28 @@ func (k *Keyring) createActiveLocked(ctx context.Context, tenant string, ts *ten
 
 // newKey returns a fresh random key and its wrapped record. The caller clears key.
 func (k *Keyring) newKey(ctx context.Context, tenant string, version uint32, state string) (store.WrappedKey, []byte, error) {
-	key := make([]byte, keyLen)
-	if _, err := io.ReadFull(k.rand, key); err != nil {
-		return store.WrappedKey{}, nil, fmt.Errorf("generating a key: %w", err)
-	}
-	wrapped, err := k.kek.Wrap(ctx, key, wrapAD(tenant, version))
-	if err != nil {
-		clear(key)
-		return store.WrappedKey{}, nil, fmt.Errorf("wrapping key version %d with %s: %w", version, k.kek.ID(), err)
+	var key, wrapped []byte
+	if gen, ok := k.kek.(KeyGenerator); ok {
+		var err error
+		key, wrapped, err = gen.GenerateKey(ctx, wrapAD(tenant, version))
+		if err != nil {
+			return store.WrappedKey{}, nil, fmt.Errorf("generating key version %d with %s: %w", version, k.kek.ID(), err)
+		}
+		if len(key) != keyLen {
+			clear(key)
+			return store.WrappedKey{}, nil, fmt.Errorf("generating key version %d with %s: got %d bytes, want %d", version, k.kek.ID(), len(key), keyLen)
+		}
+	} else {
+		key = make([]byte, keyLen)
+		if _, err := io.ReadFull(k.rand, key); err != nil {
+			return store.WrappedKey{}, nil, fmt.Errorf("generating a key: %w", err)
+		}
+		var err error
+		wrapped, err = k.kek.Wrap(ctx, key, wrapAD(tenant, version))
+		if err != nil {
+			clear(key)
+			return store.WrappedKey{}, nil, fmt.Errorf("wrapping key version %d with %s: %w", version, k.kek.ID(), err)
+		}
 	}
 	rec := store.WrappedKey{
 		Tenant:    tenant,
@@ -464,7 +491,11 @@ func (k *Keyring) unwrapLocked(ctx context.Context, dk *dataKey) error {
 }
 
 func (k *Keyring) wrongKEK(stored string) error {
-	return fmt.Errorf("%w: the key file does not match this data directory (data keys were wrapped by KEK %s, the configured KEK is %s)", ErrWrongKEK, stored, k.kek.ID())
+	what := "the key file does not match this data directory"
+	if !strings.HasPrefix(k.kek.ID(), "file:") {
+		what = "the configured key does not match this data"
+	}
+	return fmt.Errorf("%w: %s (data keys were wrapped by KEK %s, the configured KEK is %s)", ErrWrongKEK, what, stored, k.kek.ID())
 }
 
 // newAEAD builds AES-256-GCM from key. The caller clears key afterwards; the
@@ -541,24 +572,25 @@ func sameKey(a, b store.WrappedKey) bool {
 	return a.KEKID == b.KEKID && bytes.Equal(a.Wrapped, b.Wrapped)
 }
 
-// flushLocked adds this process's uncounted uses to the stored counts. It reloads
-// first, so counts added by other processes and their rotations are kept.
+// flushLocked adds this process's uncounted uses to the stored counts (atomic
+// increments, so other processes' counts are kept), then reloads so the counts
+// of every process decide the next rotation.
 func (k *Keyring) flushLocked(ctx context.Context, tenant string, ts *tenantKeys) error {
-	if err := k.loadLocked(ctx, tenant, ts); err != nil {
-		return err
-	}
 	for _, dk := range ts.versions {
 		if dk.pending == 0 {
 			continue
 		}
-		rec := dk.rec
-		rec.Uses += dk.pending
-		if err := k.keys.UpdateKey(ctx, rec); err != nil {
-			return fmt.Errorf("storing the use count of key version %d: %w", rec.Version, err)
+		err := k.keys.AddKeyUses(ctx, tenant, dk.rec.Version, dk.pending)
+		if errors.Is(err, store.ErrNotFound) {
+			dk.pending = 0 // shredded meanwhile: nothing left to count
+			continue
 		}
-		dk.rec, dk.pending = rec, 0
+		if err != nil {
+			return fmt.Errorf("storing the use count of key version %d: %w", dk.rec.Version, err)
+		}
+		dk.rec.Uses, dk.pending = dk.rec.Uses+dk.pending, 0
 	}
-	return nil
+	return k.loadLocked(ctx, tenant, ts)
 }
 
 // Flush persists the use counts of every tenant's keys. Call it before shutdown.

@@ -55,15 +55,45 @@ func (m *memKeys) InsertKey(_ context.Context, k store.WrappedKey) error {
 	return nil
 }
 
-func (m *memKeys) UpdateKey(_ context.Context, k store.WrappedKey) error {
+func (m *memKeys) AddKeyUses(_ context.Context, tenant string, version uint32, n uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old, ok := m.keys[k.Tenant][k.Version]
+	old, ok := m.keys[tenant][version]
 	if !ok {
-		return fmt.Errorf("memkeys: key %s/%d: %w", k.Tenant, k.Version, store.ErrNotFound)
+		return fmt.Errorf("memkeys: key %s/%d: %w", tenant, version, store.ErrNotFound)
 	}
-	old.State, old.Uses, old.KEKID, old.Wrapped = k.State, k.Uses, k.KEKID, bytes.Clone(k.Wrapped)
-	m.keys[k.Tenant][k.Version] = old
+	old.Uses += n
+	m.keys[tenant][version] = old
+	return nil
+}
+
+func (m *memKeys) SetKeyState(_ context.Context, tenant string, version uint32, from, to string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.keys[tenant][version]
+	if !ok {
+		return fmt.Errorf("memkeys: key %s/%d: %w", tenant, version, store.ErrNotFound)
+	}
+	if old.State != from {
+		return fmt.Errorf("memkeys: key %s/%d is %s: %w", tenant, version, old.State, store.ErrConflict)
+	}
+	old.State = to
+	m.keys[tenant][version] = old
+	return nil
+}
+
+func (m *memKeys) RewrapKey(_ context.Context, tenant string, version uint32, oldWrapped []byte, kekID string, wrapped []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.keys[tenant][version]
+	if !ok {
+		return fmt.Errorf("memkeys: key %s/%d: %w", tenant, version, store.ErrNotFound)
+	}
+	if !bytes.Equal(old.Wrapped, oldWrapped) {
+		return fmt.Errorf("memkeys: key %s/%d: %w", tenant, version, store.ErrConflict)
+	}
+	old.KEKID, old.Wrapped = kekID, bytes.Clone(wrapped)
+	m.keys[tenant][version] = old
 	return nil
 }
 

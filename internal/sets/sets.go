@@ -74,7 +74,7 @@ func (s *Sets) ClusterID(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	newID := "c_" + hex.EncodeToString(b)
-	sealed, err := s.sealer.Seal(ctx, seal.AD{Tenant: s.tenant, Kind: "cluster", ID: newID}, []byte(name))
+	sealed, err := s.sealer.Seal(ctx, ClusterAD(s.tenant, newID), []byte(name))
 	if err != nil {
 		return "", err
 	}
@@ -105,7 +105,7 @@ func (s *Sets) Clusters(ctx context.Context) (map[string]string, error) {
 		name, ok := s.nameByID[c.ID]
 		s.mu.Unlock()
 		if !ok {
-			b, err := s.sealer.Open(ctx, seal.AD{Tenant: s.tenant, Kind: "cluster", ID: c.ID}, c.Sealed)
+			b, err := s.sealer.Open(ctx, ClusterAD(s.tenant, c.ID), c.Sealed)
 			if err != nil {
 				return nil, fmt.Errorf("cluster %s: %w", c.ID, err)
 			}
@@ -119,8 +119,18 @@ func (s *Sets) Clusters(ctx context.Context) (map[string]string, error) {
 
 // windowAD binds a sealed set to exactly one (tenant, cluster, resolution, start).
 func (s *Sets) windowAD(k store.WindowKey) seal.AD {
-	return seal.AD{Tenant: s.tenant, Kind: "window", ID: k.ClusterID + "/" + strconv.Itoa(int(k.Resolution)) + "/" + strconv.FormatInt(k.Start.Unix(), 10)}
+	k.Tenant = s.tenant
+	return WindowAD(k)
 }
+
+// WindowAD is the associated data a stored window is sealed with (the
+// re-encryption job rebuilds it from the row's key).
+func WindowAD(k store.WindowKey) seal.AD {
+	return seal.AD{Tenant: k.Tenant, Kind: "window", ID: k.ClusterID + "/" + strconv.Itoa(int(k.Resolution)) + "/" + strconv.FormatInt(k.Start.Unix(), 10)}
+}
+
+// ClusterAD is the associated data a cluster's sealed name is sealed with.
+func ClusterAD(tenant, id string) seal.AD { return seal.AD{Tenant: tenant, Kind: "cluster", ID: id} }
 
 // Put stores a set (replacing any stored set with the same key) and returns the
 // number of sealed bytes written.

@@ -23,6 +23,12 @@ var (
 	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
 	// ErrCorrupt: the backend's own integrity check failed.
 	ErrCorrupt = errors.New("database failed its integrity check")
+	// ErrReadOnlyStorage: the database's file system (or the database) is
+	// read-only; nothing was written.
+	ErrReadOnlyStorage = errors.New("storage is read-only")
+	// ErrStorageFull: the disk (or the database's quota) is full; the write was
+	// rolled back and what was stored before is intact.
+	ErrStorageFull = errors.New("storage is full")
 )
 
 // Store is the whole contract. Consumers should depend on the smaller interfaces.
@@ -33,6 +39,9 @@ type Store interface {
 	Windows
 	Principals
 	Tokens
+	Tenants
+	Sealed
+	Dumper
 	Sessions
 	Lockouts
 	AccessRequests
@@ -71,10 +80,101 @@ type Keys interface {
 	ListKeys(ctx context.Context, tenant string) ([]WrappedKey, error)
 	// InsertKey adds a new version; ErrConflict if (tenant, version) exists.
 	InsertKey(ctx context.Context, k WrappedKey) error
-	// UpdateKey replaces state, uses, KEKID and Wrapped of an existing version.
-	UpdateKey(ctx context.Context, k WrappedKey) error
+	// AddKeyUses atomically adds n to the use count of a version, so counts of
+	// several processes sealing with one key add up (ErrNotFound if absent).
+	AddKeyUses(ctx context.Context, tenant string, version uint32, n uint64) error
+	// SetKeyState changes a version's state from `from` to `to` atomically:
+	// ErrConflict if the stored state is not `from`, ErrNotFound if absent.
+	SetKeyState(ctx context.Context, tenant string, version uint32, from, to string) error
+	// RewrapKey replaces a version's KEKID and Wrapped if its stored Wrapped still
+	// equals oldWrapped (ErrConflict otherwise, ErrNotFound if absent).
+	RewrapKey(ctx context.Context, tenant string, version uint32, oldWrapped []byte, kekID string, wrapped []byte) error
 	// DeleteKeys destroys every key version of a tenant (crypto-shredding).
 	DeleteKeys(ctx context.Context, tenant string) error
+}
+
+// Tenants lists and removes whole tenants.
+type Tenants interface {
+	// ListTenants returns every tenant that has keys or any stored row, sorted.
+	ListTenants(ctx context.Context) ([]string, error)
+	// DeleteTenantData deletes every row of tenant except its keys (windows,
+	// clusters, principals, tokens, sessions, lockouts, access requests, ...) in
+	// one transaction and reports how many.
+	DeleteTenantData(ctx context.Context, tenant string) (int, error)
+	// Reclaim makes deleted rows physically unrecoverable from the database files
+	// and returns their space where the backend can (SQLite: secure delete,
+	// WAL checkpoint and VACUUM when much is free; PostgreSQL: VACUUM).
+	Reclaim(ctx context.Context) error
+}
+
+// Tables holding sealed blobs, as named in SealedRow.Table.
+const (
+	TableWindows    = "windows"
+	TableClusters   = "clusters"
+	TablePrincipals = "principals"
+	TableTokens     = "tokens"
+	// Added with identity and access (issue 5).
+	TableSessions       = "sessions"
+	TableAccessRequests = "access_requests"
+)
+
+// SealedTables lists the tables holding sealed blobs, in the order the
+// re-encryption job visits them.
+func SealedTables() []string {
+	return []string{TableClusters, TablePrincipals, TableTokens, TableSessions, TableAccessRequests, TableWindows}
+}
+
+// SealedRow is one sealed blob addressed for re-encryption: Table and Tenant, the
+// row's ID (clusters, principals, tokens) or Window key (windows), and the blob.
+type SealedRow struct {
+	Table  string
+	Tenant string
+	ID     string
+	Window WindowKey
+	Blob   []byte
+}
+
+// Sealed walks and replaces sealed blobs for the re-encryption job.
+type Sealed interface {
+	// ScanSealed returns up to limit rows of table for tenant that follow cursor
+	// ("" starts at the beginning) in a stable order, and the cursor of the last
+	// row returned ("" when there are no more rows). A cursor is opaque.
+	ScanSealed(ctx context.Context, table, tenant, cursor string, limit int) ([]SealedRow, string, error)
+	// ReplaceSealed stores blob in row's place if the stored blob still equals
+	// row.Blob (compare-and-swap: a concurrent writer wins), reporting whether it
+	// replaced. A row that no longer exists is not replaced, without error.
+	ReplaceSealed(ctx context.Context, row SealedRow, blob []byte) (bool, error)
+}
+
+// MetaRow is one meta entry in a dump.
+type MetaRow struct {
+	Key   string
+	Value []byte
+}
+
+// Row is one row of a dump: exactly one field is set. Lockouts are not dumped:
+// they are short-lived throttling state, not data worth restoring.
+type Row struct {
+	Meta          *MetaRow
+	Key           *WrappedKey
+	Cluster       *Cluster
+	Window        *Window
+	Principal     *Principal
+	Token         *Token
+	Session       *Session
+	AccessRequest *AccessRequest
+}
+
+// Dumper exports and imports every row, for backups and moving between backends.
+type Dumper interface {
+	// Dump calls fn with every row (but lockouts), read from one consistent
+	// snapshot while writers continue, parents before children (principals
+	// before tokens, sessions and access requests).
+	Dump(ctx context.Context, fn func(Row) error) error
+	// Load inserts the rows next yields into an empty store, in one transaction:
+	// on any error nothing is stored. ErrConflict if the store holds any row.
+	// next returns io.EOF after the last row.
+	Load(ctx context.Context, next func() (Row, error)) error
 }
 
 // Cluster is a registered cluster. Its name is customer data: NameIndex is a blind

@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 
@@ -56,22 +58,65 @@ func (s *Store) InsertKey(ctx context.Context, k store.WrappedKey) error {
 	return nil
 }
 
-// UpdateKey replaces the state, uses, KEK id and wrapped bytes of an existing
-// version (store.ErrNotFound if there is none).
-func (s *Store) UpdateKey(ctx context.Context, k store.WrappedKey) error {
+// AddKeyUses adds n to the stored use count of a version in one statement, so
+// increments of several processes all count (store.ErrNotFound if absent).
+func (s *Store) AddKeyUses(ctx context.Context, tenant string, version uint32, n uint64) error {
 	db, err := s.writer()
 	if err != nil {
 		return err
 	}
-	if k.Uses > math.MaxInt64 {
-		return fmt.Errorf("store: updating key %d: uses %d out of range", k.Version, k.Uses)
+	if n > math.MaxInt64 {
+		return fmt.Errorf("store: adding %d uses to key version %d: out of range", n, version)
 	}
-	res, err := db.ExecContext(ctx, `UPDATE keys SET state = ?, uses = ?, kek_id = ?, wrapped = ?
-		WHERE tenant = ? AND version = ?`, k.State, int64(k.Uses), k.KEKID, blobArg(k.Wrapped), k.Tenant, k.Version)
+	res, err := db.ExecContext(ctx, "UPDATE keys SET uses = uses + ? WHERE tenant = ? AND version = ?", int64(n), tenant, version)
 	if err != nil {
-		return fmt.Errorf("store: updating key version %d: %w", k.Version, classify(err))
+		return fmt.Errorf("store: adding uses to key version %d: %w", version, classify(err))
 	}
-	return requireOne(res, "key version %d", k.Version)
+	return requireOne(res, "key version %d", version)
+}
+
+// SetKeyState moves a version from state from to state to; a version in another
+// state is store.ErrConflict, a missing one store.ErrNotFound.
+func (s *Store) SetKeyState(ctx context.Context, tenant string, version uint32, from, to string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var state string
+		err := tx.QueryRowContext(ctx, "SELECT state FROM keys WHERE tenant = ? AND version = ?", tenant, version).Scan(&state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: key version %d: %w", version, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: key version %d: %w", version, classify(err))
+		}
+		if state != from {
+			return fmt.Errorf("store: key version %d is %s, not %s: %w", version, state, from, store.ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE keys SET state = ? WHERE tenant = ? AND version = ?", to, tenant, version); err != nil {
+			return fmt.Errorf("store: key version %d: %w", version, classify(err))
+		}
+		return nil
+	})
+}
+
+// RewrapKey replaces the KEK id and wrapped bytes of a version whose stored
+// wrapped bytes still equal oldWrapped (store.ErrConflict otherwise).
+func (s *Store) RewrapKey(ctx context.Context, tenant string, version uint32, oldWrapped []byte, kekID string, wrapped []byte) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var cur []byte
+		err := tx.QueryRowContext(ctx, "SELECT wrapped FROM keys WHERE tenant = ? AND version = ?", tenant, version).Scan(&cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: key version %d: %w", version, store.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: key version %d: %w", version, classify(err))
+		}
+		if !bytes.Equal(cur, oldWrapped) {
+			return fmt.Errorf("store: key version %d was rewrapped meanwhile: %w", version, store.ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE keys SET kek_id = ?, wrapped = ? WHERE tenant = ? AND version = ?", kekID, blobArg(wrapped), tenant, version); err != nil {
+			return fmt.Errorf("store: key version %d: %w", version, classify(err))
+		}
+		return nil
+	})
 }
 
 // DeleteKeys deletes every key version of tenant (crypto-shredding). Deleted rows

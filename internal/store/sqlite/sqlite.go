@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
@@ -106,6 +107,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 		return s, nil
 	}
+	if err := checkWritable(abs); err != nil {
+		return nil, err
+	}
 	if s.w, err = openDB(abs, writeConn); err != nil {
 		return nil, err
 	}
@@ -177,9 +181,10 @@ func dsn(path string, kind connKind) string {
 	switch kind {
 	case writeConn:
 		// WAL, durable commits, BEGIN IMMEDIATE, and deleted content overwritten
-		// where that costs no extra I/O (erases shredded keys from their pages).
+		// with zeros, freed pages included (erases shredded keys and expired
+		// windows from the file; Reclaim then clears the WAL's older copies).
 		params = append(params, "_pragma=journal_mode(WAL)", "_pragma=synchronous(FULL)",
-			"_pragma=secure_delete(FAST)", "_txlock=immediate")
+			"_pragma=secure_delete(ON)", "_txlock=immediate")
 	case readConn:
 		params = append(params, "_pragma=query_only(1)")
 	case readOnlyConn:
@@ -272,16 +277,47 @@ func quickCheck(ctx context.Context, db *sql.DB, path string) error {
 	return nil
 }
 
-// classify maps SQLite's corruption codes to store.ErrCorrupt, keeping the cause.
+// classify maps SQLite's corruption, read-only and disk-full codes to the
+// store's sentinels, keeping the cause.
 func classify(err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
 			return fmt.Errorf("%w: %w", store.ErrCorrupt, err)
+		case sqlite3.SQLITE_READONLY:
+			return fmt.Errorf("%w (read-only file system or database; nothing was written): %w", store.ErrReadOnlyStorage, err)
+		case sqlite3.SQLITE_FULL:
+			return fmt.Errorf("%w (the disk is full; the write was rolled back, stored data is intact; free space and it resumes): %w", store.ErrStorageFull, err)
 		}
 	}
+	if errors.Is(err, syscall.EROFS) {
+		return fmt.Errorf("%w (read-only file system): %w", store.ErrReadOnlyStorage, err)
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w (no space left on device): %w", store.ErrStorageFull, err)
+	}
 	return err
+}
+
+// checkWritable reports a database file, or its directory (where SQLite
+// creates the -wal and -shm files), on a read-only file system before SQLite
+// tries and fails with a vaguer message.
+func checkWritable(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err == nil {
+		f.Close()
+		err = syscall.Access(filepath.Dir(path), 2 /* W_OK */)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("store: %s is on a read-only file system; costwarden writes its database there (mount the data directory read-write): %w: %w", path, store.ErrReadOnlyStorage, err)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("store: %s is not writable by this user: %w", path, err)
+	}
+	return fmt.Errorf("store: %s: %w", path, err)
 }
 
 // isConstraint reports whether err is the SQLite constraint violation code (an
@@ -432,3 +468,6 @@ func (s *Store) nowIfZero(t time.Time) time.Time {
 	}
 	return t
 }
+
+// Path is the database file's absolute path.
+func (s *Store) Path() string { return s.path }

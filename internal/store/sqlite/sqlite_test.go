@@ -404,9 +404,8 @@ func TestDeletedKeysLeaveNoTrace(t *testing.T) {
 	if err := s.InsertKey(ctx, other); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 5 {
-		k.Uses = uint64(i)
-		if err := s.UpdateKey(ctx, k); err != nil {
+	for range 5 {
+		if err := s.AddKeyUses(ctx, "t1", 1, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

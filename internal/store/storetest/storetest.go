@@ -31,6 +31,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Meta", testMeta},
 		{"MetaIfAbsentRace", testMetaIfAbsentRace},
 		{"Keys", testKeys},
+		{"KeyUsesAddUpConcurrently", testKeyUsesConcurrent},
+		{"KeyStateRace", testKeyStateRace},
+		{"Tenants", testTenants},
+		{"SealedRows", testSealedRows},
+		{"DumpLoad", testDumpLoad},
+		{"LoadIsAllOrNothing", testLoadNonEmpty},
+		{"Reclaim", testReclaim},
 		{"Clusters", testClusters},
 		{"WindowRoundTrip", testWindowRoundTrip},
 		{"PutWindowIdempotent", testPutWindowIdempotent},
@@ -63,6 +70,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tt.fn(t, open(t))
 		})
 	}
+	t.Run("DumpLoadRoundTrip", func(t *testing.T) {
+		RoundTrip(t, open(t), open(t))
+	})
 }
 
 var (
@@ -201,17 +211,23 @@ func testKeys(t *testing.T, s store.Store) {
 		checkKey(t, got[i], want)
 	}
 
-	upd := got[2]
-	upd.State, upd.Uses, upd.KEKID, upd.Wrapped = "decrypt", 1<<40, "file:8899aabbccddeeff", []byte("rewrapped")
-	upd.CreatedAt = t0.Add(99 * time.Hour) // not an updatable field
-	must(t, "UpdateKey", s.UpdateKey(ctx, upd))
+	must(t, "AddKeyUses", s.AddKeyUses(ctx, "t1", 2, 5))
+	must(t, "AddKeyUses(large)", s.AddKeyUses(ctx, "t1", 2, 1<<40))
+	must(t, "SetKeyState", s.SetKeyState(ctx, "t1", 2, "active", "decrypt"))
+	wantErr(t, "SetKeyState(stale from)", s.SetKeyState(ctx, "t1", 2, "active", "destroyed"), store.ErrConflict)
+	must(t, "RewrapKey", s.RewrapKey(ctx, "t1", 2, key("t1", 2, "").Wrapped, "file:8899aabbccddeeff", []byte("rewrapped")))
+	wantErr(t, "RewrapKey(stale)", s.RewrapKey(ctx, "t1", 2, key("t1", 2, "").Wrapped, "file:00", []byte("again")), store.ErrConflict)
 	got, _ = s.ListKeys(ctx, "t1")
-	want := upd
-	want.CreatedAt = key("t1", 2, "").CreatedAt
+	want := key("t1", 2, "decrypt")
+	want.Uses += 5 + 1<<40
+	want.KEKID, want.Wrapped = "file:8899aabbccddeeff", []byte("rewrapped")
 	checkKey(t, got[2], want)
+	checkKey(t, got[1], key("t1", 1, "decrypt")) // untouched
 
-	missing := key("t1", 3, "active")
-	wantErr(t, "UpdateKey(missing)", s.UpdateKey(ctx, missing), store.ErrNotFound)
+	wantErr(t, "AddKeyUses(missing)", s.AddKeyUses(ctx, "t1", 3, 1), store.ErrNotFound)
+	wantErr(t, "SetKeyState(missing)", s.SetKeyState(ctx, "t1", 3, "active", "decrypt"), store.ErrNotFound)
+	wantErr(t, "RewrapKey(missing)", s.RewrapKey(ctx, "t1", 3, nil, "x", []byte("x")), store.ErrNotFound)
+	wantErr(t, "AddKeyUses(other tenant)", s.AddKeyUses(ctx, "t3", 1, 1), store.ErrNotFound)
 
 	must(t, "DeleteKeys", s.DeleteKeys(ctx, "t1"))
 	if got, _ := s.ListKeys(ctx, "t1"); len(got) != 0 {

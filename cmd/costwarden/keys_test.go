@@ -1,0 +1,72 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestKeysTenantBackupCommands drives the new commands through the CLI: exit
+// codes, output, and clear refusals.
+func TestKeysTenantBackupCommands(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := runCLI(t, nil, "user", "add", "ops-admin", "--role", "admin", "--data-dir", dir); code != 0 {
+		t.Fatalf("user add: %d %s", code, errOut)
+	}
+	code, out, errOut := runCLI(t, nil, "keys", "rotate", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "new data key version 2") {
+		t.Fatalf("keys rotate: %d %s %s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, nil, "keys", "reencrypt", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "every sealed row is at key version >= 2") || !strings.Contains(errOut, "re-encrypting tenant default") {
+		t.Fatalf("keys reencrypt: %d %s %s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, nil, "keys", "status", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "VERSION") || !strings.Contains(out, "2        active") {
+		t.Errorf("keys status: %d\n%s", code, out)
+	}
+	backup := filepath.Join(t.TempDir(), "b.cwb")
+	if code, out, errOut := runCLI(t, nil, "backup", "create", "--out", backup, "--data-dir", dir); code != 0 || !strings.Contains(out, "sealed") {
+		t.Fatalf("backup create: %d %s %s", code, out, errOut)
+	}
+	foreign := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(foreign, []byte("not a backup\n"), 0o600)
+	other := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+		msg  string
+	}{
+		{"restore of a foreign file", []string{"backup", "restore", foreign, "--data-dir", other}, "not a costwarden backup"},
+		{"restore over an existing database", []string{"backup", "restore", backup, "--data-dir", dir}, "--force"},
+		{"shred without confirmation", []string{"tenant", "shred", "default", "--data-dir", dir}, "--yes"},
+		{"rewrap without a target", []string{"keys", "rewrap", "--to-provider", "file", "--data-dir", dir}, "--to-file"},
+		{"rewrap to an unknown provider", []string{"keys", "rewrap", "--to-provider", "vault", "--data-dir", dir}, "file, secret or awskms"},
+	} {
+		code, _, errOut := runCLI(t, nil, c.args...)
+		if code == 0 || !strings.Contains(errOut, c.msg) {
+			t.Errorf("%s: code %d stderr %q, want non-zero naming %q", c.name, code, errOut, c.msg)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(other, "costwarden.db")); err == nil {
+		t.Error("a refused restore created a database")
+	}
+	// Rewrap to a new key file, then the old key is refused and the new one works.
+	newKey := filepath.Join(t.TempDir(), "new.key")
+	if code, out, errOut := runCLI(t, nil, "keys", "rewrap", "--to-provider", "file", "--to-file", newKey, "--data-dir", dir); code != 0 || !strings.Contains(out, "rewrapped 3 data keys") {
+		t.Fatalf("keys rewrap: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "keys", "status", "--data-dir", dir); code == 0 || !strings.Contains(errOut, "wrong key-encryption key") {
+		t.Errorf("old key after rewrap: %d %s", code, errOut)
+	}
+	if code, out, errOut := runCLI(t, []string{"COSTWARDEN_KEYS_FILE=" + newKey}, "keys", "status", "--data-dir", dir); code != 0 || !strings.Contains(out, "tenant default") {
+		t.Errorf("new key after rewrap: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, []string{"COSTWARDEN_KEYS_FILE=" + newKey}, "tenant", "shred", "default", "--yes", "--data-dir", dir); code != 0 || !strings.Contains(out, "keys destroyed") {
+		t.Errorf("tenant shred: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, []string{"COSTWARDEN_KEYS_FILE=" + newKey}, "retention", "apply", "--data-dir", dir); code != 0 || !strings.Contains(out, "deleted 0 hourly") {
+		t.Errorf("retention apply: %d %s", code, out)
+	}
+}
