@@ -7,6 +7,9 @@ set -euo pipefail
 # command -> Debian package
 declare -A need=(
   [openssl]=openssl
+  [oathtool]=oathtool # independent TOTP authenticator (issue 5)
+  [hydra]=hydra       # online brute-force client against the login form (issue 5)
+  [zbarimg]=zbar-tools # independent QR-code decoder for the TOTP enrolment code (issue 5)
   [pg_ctlcluster]=postgresql
 )
 

@@ -96,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd(), c.pricingCmd())
+	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd(), c.pricingCmd(), c.serviceAccountCmd())
 	root.AddCommand(c.keysCmd(), c.tenantCmd(), c.backupCmd(), c.retentionCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "costwarden: %v\n", err)
@@ -165,7 +165,7 @@ func (c *cli) configCmd() *cobra.Command {
 
 func (c *cli) userCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage users (works on the data directory directly)"}
-	var role string
+	var role, email, scope string
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Create a user",
@@ -175,12 +175,13 @@ func (c *cli) userCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("configuration:\n%w", err)
 			}
-			return app.AddUser(cmd.Context(), cfg, c.env(cfg), args[0], role)
+			return app.AddUserWith(cmd.Context(), cfg, c.env(cfg), app.UserOptions{Name: args[0], Role: role, Email: email, Scope: scope})
 		},
 	}
 	add.Flags().StringVar(&role, "role", "", "role: admin, editor, viewer or auditor")
 	_ = add.MarkFlagRequired("role")
 	cmd.AddCommand(add)
+	c.userLifecycle(cmd, add, &email, &scope)
 	return cmd
 }
 
@@ -201,7 +202,7 @@ func (c *cli) tokenCmd() *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&user, "user", "", "user the token belongs to")
-	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default auth.tokenTTL, 24h)")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default auth.tokenTTL, 90 days)")
 	_ = create.MarkFlagRequired("user")
 	cmd.AddCommand(create)
 	return cmd

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,10 +28,10 @@ import (
 	"github.com/costwarden/costwarden/internal/ingest"
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/query"
-	"github.com/costwarden/costwarden/internal/rbac"
 	"github.com/costwarden/costwarden/internal/rollup"
 	"github.com/costwarden/costwarden/internal/server"
 	"github.com/costwarden/costwarden/internal/sets"
+	"github.com/costwarden/costwarden/web"
 )
 
 // Build describes the binary.
@@ -88,7 +87,15 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		return err
 	}
 	st := sets.New(d.store, d.keyring, DefaultTenant, env.Now)
-	authn := auth.New(d.store, d.keyring, DefaultTenant, env.Now)
+	authn := newAuth(d, cfg, env.Now, log.With("component", "auth"))
+	pages, err := web.New()
+	if err != nil {
+		return err
+	}
+	sso, err := newOIDC(cfg, env.Now)
+	if err != nil {
+		return err
+	}
 
 	var ingesters []*ingest.Ingester
 	var live []query.LiveSource
@@ -122,8 +129,9 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		Settings: query.Settings{Location: loc, BusinessLabels: cfg.Allocation.BusinessLabels},
 		Recommendations: query.RecommendationSettings{CPUPercentile: cfg.Recommendations.CPUPercentile, CPUHeadroom: cfg.Recommendations.CPUHeadroom,
 			RAMHeadroom: cfg.Recommendations.RAMHeadroom, MinHours: cfg.Recommendations.MinHours},
-		Now: env.Now,
-		Log: log.With("component", "api"),
+		Now:  env.Now,
+		Log:  log.With("component", "api"),
+		Auth: authn, Pages: pages, PasswordLogin: cfg.Auth.PasswordLogin,
 		Ready: func() bool {
 			if len(ingesters) == 0 {
 				return true
@@ -136,8 +144,11 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 			return true
 		},
 	}
+	if sso != nil {
+		api.OIDC = sso
+	}
 	public, err := server.Handler(server.Options{
-		Routes: api.Routes(), Auth: bearerAuth{authn}, Log: log.With("component", "http"),
+		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
 		Metrics: metrics, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: env.Now,
 	})
 	if err != nil {
@@ -165,8 +176,8 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		if name == "public" {
 			log.Info("costwarden is serving", "url", "https://"+displayAddr(addr), "demo", cfg.Demo.Enabled)
 			if len(users) == 0 {
-				log.Warn("no users exist yet; create the first administrator and a token with: " +
-					"costwarden user add NAME --role admin --data-dir " + cfg.DataDir + " && costwarden token create --user NAME --data-dir " + cfg.DataDir)
+				log.Warn("no users exist yet; create the first administrator with: " +
+					"costwarden user add NAME --role admin --data-dir " + cfg.DataDir + " (it prints a one-time setup code for https://HOST/setup)")
 			}
 		}
 		if ready != nil {
@@ -178,12 +189,16 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, len(ingesters)+2)
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		if err := rollups.Run(ctx); err != nil {
 			errc <- err
 		}
+	}()
+	go func() {
+		defer wg.Done()
+		sweep(ctx, authn, time.Hour, log.With("component", "auth"))
 	}()
 	for _, in := range ingesters {
 		wg.Add(1)
@@ -246,38 +261,9 @@ func displayAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// bearerAuth reads "Authorization: Bearer <token>". Tokens in URLs are never read.
-type bearerAuth struct{ svc *auth.Service }
-
-func (b bearerAuth) AuthenticateRequest(r *http.Request) (*auth.Principal, error) {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return nil, nil
-	}
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return nil, fmt.Errorf("%w: malformed Authorization header", auth.ErrUnauthenticated)
-	}
-	return b.svc.Authenticate(r.Context(), strings.TrimSpace(tok))
-}
-
-// AddUser creates a user with a role (local administration).
+// AddUser creates a user with a role (local administration); see AddUserWith.
 func AddUser(ctx context.Context, cfg config.Config, env Env, name, role string) error {
-	r, err := rbac.ParseRole(role)
-	if err != nil {
-		return err
-	}
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
-	p, err := auth.New(d.store, d.keyring, DefaultTenant, env.Now).AddUser(ctx, name, r)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stderr, "created user %s (%s) with role %s\n", p.Name, p.ID, p.Role)
-	return nil
+	return AddUserWith(ctx, cfg, env, UserOptions{Name: name, Role: role})
 }
 
 // CreateToken issues an API token and writes only the token to stdout.
@@ -290,7 +276,12 @@ func CreateToken(ctx context.Context, cfg config.Config, env Env, user string, t
 		return err
 	}
 	defer d.Close(ctx)
-	secret, tok, err := auth.New(d.store, d.keyring, DefaultTenant, env.Now).CreateToken(ctx, user, ttl, cfg.Auth.MaxTokenTTL)
+	svc := newAuth(d, cfg, env.Now, env.Log)
+	p, err := svc.User(ctx, user)
+	if err != nil {
+		return err
+	}
+	secret, tok, err := svc.CreateToken(ctx, p.ID, auth.TokenRequest{Name: "cli", TTL: ttl})
 	if err != nil {
 		return err
 	}

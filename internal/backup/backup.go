@@ -60,6 +60,12 @@ const (
 	tagPrincipal
 	tagToken
 	tagWindow
+	// Added with identity and access (issue 5). Principals are written as
+	// tagPrincipal2 (with the e-mail and subject indexes and last-seen time);
+	// tagPrincipal records of older backups are still read.
+	tagSession
+	tagAccessRequest
+	tagPrincipal2
 	tagEnd = 0xff
 )
 

@@ -63,10 +63,18 @@ func seeded(t *testing.T, hours int) *source {
 		}
 	}
 	a := auth.New(s.st, s.ring, "default", time.Now)
-	if _, err := a.AddUser(ctx, needles[2], rbac.Role("admin")); err != nil {
+	u, err := a.AddUser(ctx, auth.NewUser{Name: needles[2], Email: needles[2] + "@example.com", Role: rbac.Admin})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if s.tok, _, err = a.CreateToken(ctx, needles[2], time.Hour, time.Hour); err != nil {
+	if s.tok, _, err = a.CreateToken(ctx, u.ID, auth.TokenRequest{TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// Rows of the identity tables: a session and an access request.
+	if _, _, err := a.StartSession(ctx, u.ID, auth.Client{Addr: "192.0.2.1:1"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RequestAccess(ctx, u, rbac.Viewer, rbac.Scope{Namespaces: []string{needles[1]}}, "backup test"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ring.Flush(ctx); err != nil {

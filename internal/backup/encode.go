@@ -143,7 +143,35 @@ func encodeRow(r store.Row) (byte, []byte, error) {
 		e.time(p.CreatedAt)
 		e.time(p.UpdatedAt)
 		e.u64(uint64(p.Version))
-		return tagPrincipal, e.b, nil
+		e.bytes(p.EmailIndex)
+		e.bytes(p.SubjectIndex)
+		e.time(p.LastSeenAt)
+		return tagPrincipal2, e.b, nil
+	case r.Session != nil:
+		x := r.Session
+		e.str(x.ID)
+		e.str(x.Tenant)
+		e.str(x.PrincipalID)
+		e.bytes(x.Hash)
+		e.str(x.Stage)
+		e.bytes(x.Sealed)
+		e.time(x.CreatedAt)
+		e.time(x.LastSeenAt)
+		e.time(x.ExpiresAt)
+		e.time(x.RevokedAt)
+		return tagSession, e.b, nil
+	case r.AccessRequest != nil:
+		a := r.AccessRequest
+		e.str(a.Tenant)
+		e.str(a.ID)
+		e.str(a.PrincipalID)
+		e.str(a.Role)
+		e.bytes(a.Sealed)
+		e.str(a.State)
+		e.time(a.CreatedAt)
+		e.time(a.DecidedAt)
+		e.str(a.DecidedBy)
+		return tagAccessRequest, e.b, nil
 	case r.Token != nil:
 		t := r.Token
 		e.str(t.ID)
@@ -189,10 +217,27 @@ func decodeRow(tag byte, body []byte) (store.Row, error) {
 		r.Key = &k
 	case tagCluster:
 		r.Cluster = &store.Cluster{Tenant: d.str(), ID: d.str(), NameIndex: d.bytes(), Sealed: d.bytes(), CreatedAt: d.time()}
-	case tagPrincipal:
+	case tagPrincipal, tagPrincipal2:
 		p := store.Principal{Tenant: d.str(), ID: d.str(), Kind: d.str(), NameIndex: d.bytes(), State: d.str(), Role: d.str(), Sealed: d.bytes()}
 		p.CreatedAt, p.UpdatedAt, p.Version = d.time(), d.time(), int64(d.u64())
+		if tag == tagPrincipal2 {
+			p.EmailIndex, p.SubjectIndex, p.LastSeenAt = d.bytes(), d.bytes(), d.time()
+			if len(p.EmailIndex) == 0 {
+				p.EmailIndex = nil
+			}
+			if len(p.SubjectIndex) == 0 {
+				p.SubjectIndex = nil
+			}
+		}
 		r.Principal = &p
+	case tagSession:
+		x := store.Session{ID: d.str(), Tenant: d.str(), PrincipalID: d.str(), Hash: d.bytes(), Stage: d.str(), Sealed: d.bytes()}
+		x.CreatedAt, x.LastSeenAt, x.ExpiresAt, x.RevokedAt = d.time(), d.time(), d.time(), d.time()
+		r.Session = &x
+	case tagAccessRequest:
+		a := store.AccessRequest{Tenant: d.str(), ID: d.str(), PrincipalID: d.str(), Role: d.str(), Sealed: d.bytes(), State: d.str()}
+		a.CreatedAt, a.DecidedAt, a.DecidedBy = d.time(), d.time(), d.str()
+		r.AccessRequest = &a
 	case tagToken:
 		t := store.Token{ID: d.str(), Tenant: d.str(), PrincipalID: d.str(), Hash: d.bytes(), Sealed: d.bytes(), Role: d.str()}
 		t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = d.time(), d.time(), d.time(), d.time()

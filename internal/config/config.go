@@ -119,6 +119,45 @@ type RetentionConfig struct {
 type AuthConfig struct {
 	TokenTTL    time.Duration `yaml:"tokenTTL" doc:"Default lifetime of API tokens created without --ttl."`
 	MaxTokenTTL time.Duration `yaml:"maxTokenTTL" doc:"Longest lifetime an API token may be given."`
+	// The keys below were added for identity and access (issue 5).
+	PasswordLogin     bool           `yaml:"passwordLogin" doc:"Allow password + TOTP login. false removes the login form's password fields and every password and setup route (404), leaving SSO (auth.oidc) and API tokens; it then requires auth.oidc.issuer."`
+	SessionIdle       time.Duration  `yaml:"sessionIdleTimeout" doc:"A browser session unused for this long ends."`
+	SessionLifetime   time.Duration  `yaml:"sessionLifetime" doc:"A browser session ends this long after login, however busy."`
+	SetupCodeTTL      time.Duration  `yaml:"setupCodeTTL" doc:"Lifetime of a one-time setup code (first password and TOTP enrolment, or a reset)."`
+	InactivityDisable time.Duration  `yaml:"inactivityDisable" doc:"Accounts (users and service accounts) not seen for this long are disabled; 0 never disables."`
+	Lockout           LockoutConfig  `yaml:"lockout"`
+	OIDC              OIDCConfig     `yaml:"oidc"`
+	WebAuthn          WebAuthnConfig `yaml:"webauthn"`
+}
+
+// WebAuthnConfig enables passkeys as a second factor next to TOTP.
+type WebAuthnConfig struct {
+	RPID    string   `yaml:"rpID" doc:"WebAuthn relying-party ID: the host name users reach costwarden at (e.g. costwarden.example.com). Empty disables passkeys."`
+	Origins []string `yaml:"origins" doc:"Origins passkey ceremonies may come from (e.g. https://costwarden.example.com:8443). Default: https://<rpID>."`
+}
+
+// LockoutConfig configures login throttling (stored in the database).
+type LockoutConfig struct {
+	AccountFailures int           `yaml:"accountFailures" doc:"Failed logins for one account name within window that lock it for duration."`
+	AddressFailures int           `yaml:"addressFailures" doc:"Failed logins from one source address (IPv6: one /64) within window that lock it for duration."`
+	Window          time.Duration `yaml:"window" doc:"Period over which failed logins are counted."`
+	Duration        time.Duration `yaml:"duration" doc:"How long a locked account or address is refused (429 with Retry-After)."`
+}
+
+// OIDCConfig configures single sign-on with an OpenID Connect provider.
+type OIDCConfig struct {
+	Issuer           string   `yaml:"issuer" doc:"Issuer URL of the OpenID Connect provider (exactly as in its discovery document). Empty disables SSO."`
+	ClientID         string   `yaml:"clientID" doc:"Client ID registered at the provider; ID tokens must name it as audience."`
+	ClientSecretFile string   `yaml:"clientSecretFile" doc:"File holding the client secret (empty: a public client, PKCE only)."`
+	RedirectURL      string   `yaml:"redirectURL" doc:"This server's callback URL as registered at the provider: https://HOST/login/oidc/callback."`
+	Scopes           []string `yaml:"scopes" doc:"Scopes requested besides openid."`
+	UsernameClaim    string   `yaml:"usernameClaim" doc:"ID-token claim holding the costwarden username."`
+	GroupsClaim      string   `yaml:"groupsClaim" doc:"ID-token claim holding the user's groups."`
+	GroupRoles       []string `yaml:"groupRoles" doc:"Group mappings, first match wins: GROUP=ROLE, optionally followed by ;namespaces=A,B ;clusters=C ;selector=team=x (in the environment, where commas separate list items, separate names with a vertical bar). A user matching none keeps the role an admin gave them (new users wait as pending)."`
+	RequireAMR       []string `yaml:"requireAMR" doc:"If set, the ID token's amr claim must contain one of these (e.g. mfa, otp, hwk): the provider asserted MFA."`
+	RequireACR       []string `yaml:"requireACR" doc:"If set, the ID token's acr claim must be one of these."`
+	Algorithms       []string `yaml:"algorithms" doc:"ID-token signature algorithms accepted (never none or HMAC)."`
+	DisplayName      string   `yaml:"displayName" doc:"Name of the provider on the login button."`
 }
 
 // PricingConfig configures prices.
@@ -220,7 +259,14 @@ func Default() Config {
 		Keys: KeysConfig{Provider: "file", RotateEvery: 90 * 24 * time.Hour,
 			AWSKMS: AWSKMSConfig{Timeout: 10 * time.Second}},
 		Retention: RetentionConfig{HourlyDays: 15, DailyMonths: 24, Interval: time.Hour},
-		Auth:      AuthConfig{TokenTTL: 24 * time.Hour, MaxTokenTTL: 90 * 24 * time.Hour},
+		Auth: AuthConfig{
+			TokenTTL: 90 * 24 * time.Hour, MaxTokenTTL: 365 * 24 * time.Hour,
+			PasswordLogin: true, SessionIdle: 30 * time.Minute, SessionLifetime: 12 * time.Hour,
+			SetupCodeTTL: 24 * time.Hour, InactivityDisable: 90 * 24 * time.Hour,
+			Lockout: LockoutConfig{AccountFailures: 5, AddressFailures: 50, Window: 15 * time.Minute, Duration: 15 * time.Minute},
+			OIDC: OIDCConfig{UsernameClaim: "preferred_username", GroupsClaim: "groups", Algorithms: []string{"RS256", "ES256"},
+				Scopes: []string{"profile", "email"}, DisplayName: "single sign-on"},
+		},
 		Pricing: PricingConfig{
 			Currency: "USD",
 			Custom: CustomPrices{

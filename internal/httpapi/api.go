@@ -21,6 +21,7 @@ import (
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/rbac"
 	"github.com/costwarden/costwarden/internal/server"
+	"github.com/costwarden/costwarden/web"
 )
 
 // API serves the HTTP API.
@@ -33,11 +34,24 @@ type API struct {
 	Log             *slog.Logger
 	// Ready reports whether the server can answer cost queries (an hour is stored).
 	Ready func() bool
+
+	// Identity and access (issue 5): accounts, sessions, tokens, SSO, SCIM.
+	Auth *auth.Service
+	// OIDC is the single-sign-on provider; nil when SSO is not configured.
+	OIDC OIDCProvider
+	// Pages renders the browser pages (login, setup, account, users).
+	Pages *web.Pages
+	// PasswordLogin enables the password and setup routes; when false they are
+	// not declared at all (404).
+	PasswordLogin bool
+	// WebAuthn declares the passkey routes even without an Auth service (for
+	// route listings in tests); with one, Auth.WebAuthnEnabled decides.
+	WebAuthn bool
 }
 
 // Routes declares every route of the public listener.
 func (a *API) Routes() []server.Route {
-	return []server.Route{
+	routes := []server.Route{
 		{Method: "GET", Path: "/healthz", Access: server.Public, Summary: "Liveness: the process serves requests.", Handler: a.handle(a.healthz)},
 		{Method: "GET", Path: "/readyz", Access: server.Public, Summary: "Readiness: cost data is available.", Handler: http.HandlerFunc(a.readyz)},
 		{Method: "GET", Path: "/allocation", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "OpenCost-compatible cost allocation.", Handler: a.handle(a.allocation)},
@@ -45,6 +59,7 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/assets", Access: server.Authenticated, Permission: rbac.ReadAssets, Summary: "OpenCost-compatible assets: nodes, disks, load balancers.", Handler: a.handle(a.assets)},
 		{Method: "GET", Path: "/api/v1/recommendations", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Right-sizing: recommended CPU and memory requests per workload container, with monthly savings.", Handler: a.handle(a.recommendations)},
 	}
+	return append(routes, a.identityRoutes()...)
 }
 
 // handlerFunc returns a value to encode as JSON, or an error.
@@ -75,6 +90,9 @@ func (a *API) handle(fn handlerFunc) http.Handler {
 // the caller (parameter errors) are shown; anything else is logged with the request
 // id and answered generically.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if a.writeIdentityError(w, r, err) {
+		return
+	}
 	if pe, ok := query.IsParamError(err); ok {
 		server.WriteError(w, r, http.StatusBadRequest, pe.Error(), pe.Param)
 		return
@@ -113,11 +131,19 @@ func (a *API) allocation(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	scoped, err := a.scopeAllocation(r, &req.Query)
+	if err != nil {
+		return nil, err
+	}
 	results, err := a.Query.Allocation(r.Context(), req)
 	if err != nil {
 		return nil, err
 	}
-	return newAllocationStream(results), nil
+	stream := newAllocationStream(results)
+	if scoped {
+		stream.warnings = nil // warnings name nodes and other cluster-level things
+	}
+	return stream, nil
 }
 
 func (a *API) assets(r *http.Request) (any, error) {
@@ -133,6 +159,9 @@ func (a *API) assets(r *http.Request) (any, error) {
 	}
 	res, err := a.Query.Assets(r.Context(), w)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.scopeAssets(r, res); err != nil {
 		return nil, err
 	}
 	data := map[string]any{}

@@ -74,6 +74,9 @@ func (a *API) recommendations(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.scopeRecommendations(r, &req.Options); err != nil {
+		return nil, err
+	}
 	recs, skipped, err := a.Query.Recommendations(r.Context(), req)
 	if err != nil {
 		return nil, err

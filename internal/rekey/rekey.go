@@ -57,6 +57,10 @@ func ADFor(r store.SealedRow) (seal.AD, error) {
 		return seal.AD{Tenant: r.Tenant, Kind: "principal", ID: r.ID}, nil // internal/auth
 	case store.TableTokens:
 		return seal.AD{Tenant: r.Tenant, Kind: "token", ID: r.ID}, nil // internal/auth
+	case store.TableSessions:
+		return seal.AD{Tenant: r.Tenant, Kind: "session", ID: r.ID}, nil // internal/auth
+	case store.TableAccessRequests:
+		return seal.AD{Tenant: r.Tenant, Kind: "access-request", ID: r.ID}, nil // internal/auth
 	}
 	return seal.AD{}, fmt.Errorf("rekey: no associated-data rule for table %q", r.Table)
 }

@@ -56,11 +56,20 @@ func newFixture(t *testing.T, hours int) *fixture {
 			}
 		}
 	}
-	if _, err := f.auth.AddUser(ctx, "alice", rbac.Role("admin")); err != nil {
+	alice, err := f.auth.AddUser(ctx, auth.NewUser{Name: "alice", Role: rbac.Admin})
+	if err != nil {
 		t.Fatal(err)
 	}
-	f.token, _, err = f.auth.CreateToken(ctx, "alice", time.Hour*24*365*10, time.Hour*24*365*10)
+	f.auth.Policy.MaxTokenTTL = time.Hour * 24 * 365 * 10
+	f.token, _, err = f.auth.CreateToken(ctx, alice.ID, auth.TokenRequest{TTL: time.Hour * 24 * 365 * 10})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Sealed rows of the identity tables too: a session and an access request.
+	if _, _, err := f.auth.StartSession(ctx, alice.ID, auth.Client{Addr: "192.0.2.1:1"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.auth.RequestAccess(ctx, alice, rbac.Viewer, rbac.Scope{Namespaces: []string{"payments"}}, "rekey test"); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -117,6 +126,13 @@ func (f *fixture) readAll(t *testing.T, hours int) {
 	if err != nil || p.Name != "alice" {
 		t.Errorf("Authenticate after re-encryption = %v, %v", p, err)
 	}
+	// The identity tables' blobs open too (sessions, access requests).
+	if xs, err := f.auth.ListSessions(ctx, ""); err != nil || len(xs) != 1 || xs[0].Addr != "192.0.2.1:1" {
+		t.Errorf("sessions after re-encryption = %v, %v", xs, err)
+	}
+	if rs, err := f.auth.AccessRequests(ctx, "", ""); err != nil || len(rs) != 1 || rs[0].Reason != "rekey test" {
+		t.Errorf("access requests after re-encryption = %v, %v", rs, err)
+	}
 }
 
 func TestMovesEveryBlobToTheActiveVersion(t *testing.T) {
@@ -124,7 +140,7 @@ func TestMovesEveryBlobToTheActiveVersion(t *testing.T) {
 	f := newFixture(t, hours)
 	ctx := t.Context()
 	before := versions(t, f.st)
-	if before[1] != 2*hours+2+1+1 { // windows, clusters, principal, token
+	if before[1] != 2*hours+2+1+1+1+1 { // windows, clusters, principal, token, session, access request
 		t.Fatalf("before rotation: %v", before)
 	}
 	v, err := f.ring.Rotate(ctx, "default")
@@ -138,7 +154,7 @@ func TestMovesEveryBlobToTheActiveVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := 2*hours + 4
+	total := 2*hours + 6
 	if !s.Done || s.Target != v || s.Resealed != total || s.Scanned != total || s.Conflicts != 0 {
 		t.Errorf("state = %+v, want done, target %d, %d resealed", s, v, total)
 	}
@@ -193,7 +209,7 @@ func TestResumesAfterInterruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := 2*hours + 4
+	total := 2*hours + 6
 	if !s.Done || s.Resealed != total || s.Scanned > total+job.Batch {
 		t.Errorf("resumed state = %+v; want done, %d resealed in all, nothing scanned twice beyond one page", s, total)
 	}
@@ -233,10 +249,10 @@ func TestConcurrentWriterWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Conflicts != 1 || s.Resealed != 2*3+4-1 {
+	if s.Conflicts != 1 || s.Resealed != 2*3+6-1 {
 		t.Errorf("state = %+v; want 1 conflict (the writer's row kept)", s)
 	}
-	if after := versions(t, f.st); after[2] != 2*3+4 {
+	if after := versions(t, f.st); after[2] != 2*3+6 {
 		t.Errorf("versions = %v; the raced row must hold the writer's blob, sealed with version 2", after)
 	}
 	f.readAll(t, 3)

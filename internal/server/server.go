@@ -49,7 +49,10 @@ type Route struct {
 	Access     Access
 	Permission rbac.Permission // required when Access is Authenticated
 	// Kind of response, for headers: "api" (JSON, no-store) or "asset".
-	Asset   bool
+	Asset bool
+	// Page marks a browser page: an anonymous GET is redirected to /login
+	// instead of answered with a JSON 401.
+	Page    bool
 	Summary string
 	Handler http.Handler
 }
@@ -112,12 +115,18 @@ type Options struct {
 	Metrics      *Metrics
 	MaxBodyBytes int64
 	Now          func() time.Time
+	// CrossOrigin refuses cross-origin state-changing browser requests (CSRF);
+	// nil uses net/http's CrossOriginProtection with no trusted origins.
+	CrossOrigin *http.CrossOriginProtection
 }
 
 // Handler builds the public HTTP handler from the route table. It returns an error
 // if the table is inconsistent (duplicate pattern, authenticated route without a
 // permission, public route with one).
 func Handler(opts Options) (http.Handler, error) {
+	if opts.CrossOrigin == nil {
+		opts.CrossOrigin = http.NewCrossOriginProtection()
+	}
 	mux := http.NewServeMux()
 	seen := map[string]bool{}
 	for _, rt := range opts.Routes {
@@ -197,6 +206,13 @@ func (h *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(sw, r, http.StatusNotFound, "not found", "")
 		return
 	}
+	// Cross-site POST, PUT, PATCH and DELETE from a browser are refused before
+	// authentication: a cookie must not act on another site's behalf.
+	if err := h.opts.CrossOrigin.Check(r); err != nil {
+		h.opts.Log.InfoContext(ctx, "cross-origin request refused", "request_id", id, "route", route, "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+		WriteError(sw, r, http.StatusForbidden, "cross-origin request refused", "")
+		return
+	}
 	h.mux.ServeHTTP(sw, r)
 }
 
@@ -220,11 +236,15 @@ func guard(rt Route, opts Options) http.Handler {
 			if err != nil {
 				opts.Log.InfoContext(r.Context(), "credential refused", "request_id", RequestID(r.Context()), "reason", err.Error())
 			}
+			if rt.Page && r.Method == http.MethodGet {
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="costwarden"`)
 			WriteError(w, r, http.StatusUnauthorized, "authentication required", "")
 			return
 		}
-		if d := rbac.Decide(p.Role, rt.Permission); !d.Allowed {
+		if d := rbac.DecideAll(rt.Permission, p.Roles()...); !d.Allowed {
 			opts.Log.InfoContext(r.Context(), "permission denied", "request_id", RequestID(r.Context()), "principal", p.ID, "route", rt.Pattern(), "reason", d.Reason)
 			WriteError(w, r, http.StatusForbidden, "permission denied", "")
 			return

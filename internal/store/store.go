@@ -42,6 +42,9 @@ type Store interface {
 	Tenants
 	Sealed
 	Dumper
+	Sessions
+	Lockouts
+	AccessRequests
 	// Check runs the backend's integrity check (SQLite: PRAGMA quick_check).
 	Check(ctx context.Context) error
 	// SchemaVersion is the applied migration version.
@@ -95,7 +98,8 @@ type Tenants interface {
 	// ListTenants returns every tenant that has keys or any stored row, sorted.
 	ListTenants(ctx context.Context) ([]string, error)
 	// DeleteTenantData deletes every row of tenant except its keys (windows,
-	// clusters, principals, tokens, ...) in one transaction and reports how many.
+	// clusters, principals, tokens, sessions, lockouts, access requests, ...) in
+	// one transaction and reports how many.
 	DeleteTenantData(ctx context.Context, tenant string) (int, error)
 	// Reclaim makes deleted rows physically unrecoverable from the database files
 	// and returns their space where the backend can (SQLite: secure delete,
@@ -109,12 +113,15 @@ const (
 	TableClusters   = "clusters"
 	TablePrincipals = "principals"
 	TableTokens     = "tokens"
+	// Added with identity and access (issue 5).
+	TableSessions       = "sessions"
+	TableAccessRequests = "access_requests"
 )
 
 // SealedTables lists the tables holding sealed blobs, in the order the
 // re-encryption job visits them.
 func SealedTables() []string {
-	return []string{TableClusters, TablePrincipals, TableTokens, TableWindows}
+	return []string{TableClusters, TablePrincipals, TableTokens, TableSessions, TableAccessRequests, TableWindows}
 }
 
 // SealedRow is one sealed blob addressed for re-encryption: Table and Tenant, the
@@ -145,20 +152,24 @@ type MetaRow struct {
 	Value []byte
 }
 
-// Row is one row of a dump: exactly one field is set.
+// Row is one row of a dump: exactly one field is set. Lockouts are not dumped:
+// they are short-lived throttling state, not data worth restoring.
 type Row struct {
-	Meta      *MetaRow
-	Key       *WrappedKey
-	Cluster   *Cluster
-	Window    *Window
-	Principal *Principal
-	Token     *Token
+	Meta          *MetaRow
+	Key           *WrappedKey
+	Cluster       *Cluster
+	Window        *Window
+	Principal     *Principal
+	Token         *Token
+	Session       *Session
+	AccessRequest *AccessRequest
 }
 
 // Dumper exports and imports every row, for backups and moving between backends.
 type Dumper interface {
-	// Dump calls fn with every row, read from one consistent snapshot while
-	// writers continue, parents before children (principals before tokens).
+	// Dump calls fn with every row (but lockouts), read from one consistent
+	// snapshot while writers continue, parents before children (principals
+	// before tokens, sessions and access requests).
 	Dump(ctx context.Context, fn func(Row) error) error
 	// Load inserts the rows next yields into an empty store, in one transaction:
 	// on any error nothing is stored. ErrConflict if the store holds any row.
@@ -236,17 +247,26 @@ type WindowInfo struct {
 }
 
 // Principal is a user or service account. NameIndex is a blind index of the
-// username; Sealed holds everything personal (name, e-mail, password hash, MFA seed).
+// username; Sealed holds everything personal (name, e-mail, password hash, MFA
+// seed, recovery-code hashes, scope).
 type Principal struct {
 	Tenant    string
 	ID        string
 	Kind      string // "user" or "service"
 	NameIndex []byte
-	State     string // "active", "disabled", "pending"
-	Role      string
-	Sealed    []byte
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// EmailIndex is a blind index of the e-mail address; SubjectIndex a blind
+	// index of an external identity (OIDC issuer and subject). Both are optional
+	// (nil: none) and unique within the tenant when set.
+	EmailIndex   []byte
+	SubjectIndex []byte
+	State        string // "active", "disabled", "pending"
+	Role         string
+	Sealed       []byte
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	// LastSeenAt is the last successful authentication (zero: never). It moves
+	// only forward, through TouchPrincipal, and does not change Version.
+	LastSeenAt time.Time
 	// Version increments on every update; UpdatePrincipal with a stale Version
 	// returns ErrConflict (optimistic concurrency between replicas and the CLI).
 	Version int64
@@ -254,13 +274,26 @@ type Principal struct {
 
 // Principals stores accounts.
 type Principals interface {
-	// InsertPrincipal returns ErrConflict if the ID or (Tenant, NameIndex) exists.
+	// InsertPrincipal returns ErrConflict if the ID, (Tenant, NameIndex), or a
+	// set (Tenant, EmailIndex) or (Tenant, SubjectIndex) exists.
 	InsertPrincipal(ctx context.Context, p Principal) error
 	GetPrincipal(ctx context.Context, tenant, id string) (Principal, error)
 	GetPrincipalByName(ctx context.Context, tenant string, nameIndex []byte) (Principal, error)
+	// GetPrincipalByEmail and GetPrincipalBySubject find a principal by its
+	// optional indexes; an empty index is ErrNotFound.
+	GetPrincipalByEmail(ctx context.Context, tenant string, emailIndex []byte) (Principal, error)
+	GetPrincipalBySubject(ctx context.Context, tenant string, subjectIndex []byte) (Principal, error)
 	ListPrincipals(ctx context.Context, tenant string) ([]Principal, error)
-	// UpdatePrincipal writes p if the stored Version equals p.Version, then bumps it.
+	// UpdatePrincipal writes Kind, NameIndex, EmailIndex, SubjectIndex, State,
+	// Role, Sealed and UpdatedAt if the stored Version equals p.Version, then bumps
+	// it. A stale Version or an index another principal holds is ErrConflict; a
+	// missing principal ErrNotFound. CreatedAt and LastSeenAt are not written.
 	UpdatePrincipal(ctx context.Context, p Principal) (Principal, error)
+	// TouchPrincipal moves LastSeenAt forward to at (never back); ErrNotFound
+	// when the principal does not exist.
+	TouchPrincipal(ctx context.Context, tenant, id string, at time.Time) error
+	// DeletePrincipal deletes the principal and everything that dies with it:
+	// its tokens, sessions and access requests. ErrNotFound when missing.
 	DeletePrincipal(ctx context.Context, tenant, id string) error
 }
 
@@ -295,4 +328,123 @@ type Tokens interface {
 	RevokePrincipalTokens(ctx context.Context, tenant, principalID string, at time.Time) (int, error)
 	// TouchToken moves LastUsedAt forward (never back).
 	TouchToken(ctx context.Context, id string, at time.Time) error
+}
+
+// Session stages.
+const (
+	// SessionActive: a fully authenticated browser session.
+	SessionActive = "active"
+	// SessionMFA: the password was verified and the second factor is awaited;
+	// such a session grants nothing but the second-factor step.
+	SessionMFA = "mfa"
+	// SessionSetup: a one-time setup code (first password and TOTP enrolment, or
+	// a reset); it grants nothing but the setup step.
+	SessionSetup = "setup"
+)
+
+// Session is a login session (or a pending login step). Only the SHA-256 of the
+// session secret is stored.
+type Session struct {
+	ID          string
+	Tenant      string
+	PrincipalID string
+	Hash        []byte // SHA-256 of the secret (unique)
+	Stage       string // SessionActive, SessionMFA or SessionSetup
+	Sealed      []byte // source address, user agent, how it was established
+	CreatedAt   time.Time
+	LastSeenAt  time.Time // last use (idle timeout); moves only forward
+	ExpiresAt   time.Time // absolute end of life; never zero
+	RevokedAt   time.Time // zero: not revoked
+}
+
+// Sessions stores sessions. Sessions die with their principal.
+type Sessions interface {
+	// InsertSession returns ErrNotFound when the principal does not exist in the
+	// session's tenant, ErrConflict for a duplicate ID or hash. ExpiresAt is
+	// required. A zero CreatedAt or LastSeenAt is set to now.
+	InsertSession(ctx context.Context, s Session) error
+	// GetSessionByHash finds a session by the hash of its secret (revoked and
+	// expired ones included: the caller decides), or ErrNotFound.
+	GetSessionByHash(ctx context.Context, hash []byte) (Session, error)
+	// ListSessions lists a principal's sessions (every session of the tenant when
+	// principalID is empty), oldest first, revoked and expired ones included.
+	ListSessions(ctx context.Context, tenant, principalID string) ([]Session, error)
+	// TouchSession moves LastSeenAt forward to at (never back); ErrNotFound when
+	// the session does not exist.
+	TouchSession(ctx context.Context, tenant, id string, at time.Time) error
+	// RevokeSession is idempotent (the first revocation time is kept);
+	// ErrNotFound when the session does not exist in the tenant.
+	RevokeSession(ctx context.Context, tenant, id string, at time.Time) error
+	// RevokePrincipalSessions revokes every unrevoked session of a principal and
+	// reports how many.
+	RevokePrincipalSessions(ctx context.Context, tenant, principalID string, at time.Time) (int, error)
+	// PurgeSessions deletes sessions whose ExpiresAt, or whose RevokedAt, is before
+	// before, in every tenant, and reports how many.
+	PurgeSessions(ctx context.Context, before time.Time) (int, error)
+}
+
+// Lockout counts failed logins for one throttling key: a blind index of an
+// account name or of a source address. It holds no plaintext.
+type Lockout struct {
+	Tenant         string
+	Key            []byte
+	Failures       int
+	FirstFailureAt time.Time // start of the counting period
+	LastFailureAt  time.Time
+	LockedUntil    time.Time // zero: not locked
+}
+
+// Lockouts stores login throttling state, so that it survives restarts and is
+// shared between replicas.
+type Lockouts interface {
+	// AddFailure atomically records one failure at at and returns the record as
+	// stored. When no record exists, or its FirstFailureAt is before since, the
+	// count restarts: Failures = 1 and FirstFailureAt = at. LockedUntil is kept.
+	AddFailure(ctx context.Context, tenant string, key []byte, at, since time.Time) (Lockout, error)
+	// LockUntil sets LockedUntil to until unless it is already later; it creates
+	// the record when missing.
+	LockUntil(ctx context.Context, tenant string, key []byte, until time.Time) error
+	// GetLockout returns the record, or ErrNotFound.
+	GetLockout(ctx context.Context, tenant string, key []byte) (Lockout, error)
+	// ClearLockout deletes the record (after a successful login); idempotent.
+	ClearLockout(ctx context.Context, tenant string, key []byte) error
+	// PurgeLockouts deletes records, in every tenant, whose LastFailureAt and
+	// LockedUntil are both before before, and reports how many.
+	PurgeLockouts(ctx context.Context, before time.Time) (int, error)
+}
+
+// Access request states.
+const (
+	RequestPending  = "pending"
+	RequestApproved = "approved"
+	RequestRejected = "rejected"
+)
+
+// AccessRequest is a principal asking for a role (and scope, sealed).
+type AccessRequest struct {
+	Tenant      string
+	ID          string
+	PrincipalID string // who asks
+	Role        string // the role asked for
+	Sealed      []byte // the scope asked for and the reason (customer data)
+	State       string // RequestPending, RequestApproved or RequestRejected
+	CreatedAt   time.Time
+	DecidedAt   time.Time // zero while pending
+	DecidedBy   string    // principal ID of the deciding admin; "" while pending
+}
+
+// AccessRequests stores access requests. They die with the principal who asked.
+type AccessRequests interface {
+	// InsertAccessRequest stores r (State must be RequestPending). ErrNotFound when
+	// the principal does not exist in the tenant; ErrConflict for a duplicate ID.
+	InsertAccessRequest(ctx context.Context, r AccessRequest) error
+	// GetAccessRequest returns the request, or ErrNotFound.
+	GetAccessRequest(ctx context.Context, tenant, id string) (AccessRequest, error)
+	// ListAccessRequests lists the tenant's requests in state (every state when
+	// empty), oldest first.
+	ListAccessRequests(ctx context.Context, tenant, state string) ([]AccessRequest, error)
+	// DecideAccessRequest moves a pending request to state (RequestApproved or
+	// RequestRejected), recording by and at, and returns it. ErrNotFound when
+	// missing; ErrConflict when it is no longer pending (decided exactly once).
+	DecideAccessRequest(ctx context.Context, tenant, id, state, by string, at time.Time) (AccessRequest, error)
 }

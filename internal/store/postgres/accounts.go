@@ -11,16 +11,31 @@ import (
 	"github.com/costwarden/costwarden/internal/store"
 )
 
-const principalCols = "id, tenant, kind, name_index, state, role, sealed, created_at, updated_at, version"
+const principalCols = "id, tenant, kind, name_index, state, role, sealed, created_at, updated_at, version, email_index, subject_index, last_seen_at"
 
 func scanPrincipal(row pgx.Row) (store.Principal, error) {
 	var p store.Principal
-	var created, updated *int64
-	if err := row.Scan(&p.ID, &p.Tenant, &p.Kind, &p.NameIndex, &p.State, &p.Role, &p.Sealed, &created, &updated, &p.Version); err != nil {
+	var created, updated, seen *int64
+	if err := row.Scan(&p.ID, &p.Tenant, &p.Kind, &p.NameIndex, &p.State, &p.Role, &p.Sealed, &created, &updated, &p.Version, &p.EmailIndex, &p.SubjectIndex, &seen); err != nil {
 		return store.Principal{}, err
 	}
-	p.CreatedAt, p.UpdatedAt = fromNanos(created), fromNanos(updated)
+	p.CreatedAt, p.UpdatedAt, p.LastSeenAt = fromNanos(created), fromNanos(updated), fromNanos(seen)
+	if len(p.EmailIndex) == 0 {
+		p.EmailIndex = nil
+	}
+	if len(p.SubjectIndex) == 0 {
+		p.SubjectIndex = nil
+	}
 	return p, nil
+}
+
+// optBlob stores an empty optional index as NULL, which the partial unique
+// indexes skip.
+func optBlob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // InsertPrincipal stores p; an existing ID or (Tenant, NameIndex) is ErrConflict.
@@ -35,12 +50,13 @@ func (s *Store) InsertPrincipal(ctx context.Context, p store.Principal) error {
 	if p.UpdatedAt.IsZero() {
 		p.UpdatedAt = now
 	}
-	times, err := timeArgs(p.CreatedAt, p.UpdatedAt)
+	times, err := timeArgs(p.CreatedAt, p.UpdatedAt, p.LastSeenAt)
 	if err != nil {
 		return fmt.Errorf("store: inserting principal %q: %w", p.ID, err)
 	}
-	_, err = s.pool.Exec(ctx, "INSERT INTO principals ("+principalCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-		p.ID, p.Tenant, p.Kind, p.NameIndex, p.State, p.Role, blobArg(p.Sealed), times[0], times[1], p.Version)
+	_, err = s.pool.Exec(ctx, "INSERT INTO principals ("+principalCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+		p.ID, p.Tenant, p.Kind, p.NameIndex, p.State, p.Role, blobArg(p.Sealed), times[0], times[1], p.Version,
+		optBlob(p.EmailIndex), optBlob(p.SubjectIndex), times[2])
 	if err != nil {
 		return fmt.Errorf("store: inserting principal %q: %w", p.ID, mapErr(err))
 	}
@@ -102,9 +118,10 @@ func (s *Store) UpdatePrincipal(ctx context.Context, p store.Principal) (store.P
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		out, err = scanPrincipal(tx.QueryRow(ctx, `UPDATE principals
-			SET kind = $1, name_index = $2, state = $3, role = $4, sealed = $5, updated_at = $6, version = version + 1
+			SET kind = $1, name_index = $2, state = $3, role = $4, sealed = $5, updated_at = $6, version = version + 1,
+				email_index = $10, subject_index = $11
 			WHERE tenant = $7 AND id = $8 AND version = $9 RETURNING `+principalCols,
-			p.Kind, p.NameIndex, p.State, p.Role, blobArg(p.Sealed), updated, p.Tenant, p.ID, p.Version))
+			p.Kind, p.NameIndex, p.State, p.Role, blobArg(p.Sealed), updated, p.Tenant, p.ID, p.Version, optBlob(p.EmailIndex), optBlob(p.SubjectIndex)))
 		if err == nil {
 			return nil
 		}
@@ -127,7 +144,49 @@ func (s *Store) UpdatePrincipal(ctx context.Context, p store.Principal) (store.P
 	return out, nil
 }
 
-// DeletePrincipal deletes the principal and, by foreign key, its tokens.
+// GetPrincipalByEmail returns the tenant's principal with emailIndex.
+func (s *Store) GetPrincipalByEmail(ctx context.Context, tenant string, emailIndex []byte) (store.Principal, error) {
+	return s.principalByIndex(ctx, tenant, "email_index", emailIndex)
+}
+
+// GetPrincipalBySubject returns the tenant's principal with subjectIndex.
+func (s *Store) GetPrincipalBySubject(ctx context.Context, tenant string, subjectIndex []byte) (store.Principal, error) {
+	return s.principalByIndex(ctx, tenant, "subject_index", subjectIndex)
+}
+
+// principalByIndex looks a principal up by an optional index column (a constant).
+func (s *Store) principalByIndex(ctx context.Context, tenant, col string, index []byte) (store.Principal, error) {
+	if len(index) == 0 {
+		return store.Principal{}, fmt.Errorf("store: principal by %s: empty index: %w", col, store.ErrNotFound)
+	}
+	p, err := scanPrincipal(s.pool.QueryRow(ctx, "SELECT "+principalCols+" FROM principals WHERE tenant = $1 AND "+col+" = $2", tenant, index))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Principal{}, fmt.Errorf("store: principal by %s: %w", col, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Principal{}, fmt.Errorf("store: principal by %s: %w", col, mapErr(err))
+	}
+	return p, nil
+}
+
+// TouchPrincipal moves LastSeenAt forward; the version is unchanged.
+func (s *Store) TouchPrincipal(ctx context.Context, tenant, id string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("store: touching principal %q: zero time", id)
+	}
+	atArg, err := timeArg(at)
+	if err != nil {
+		return fmt.Errorf("store: touching principal %q: %w", id, err)
+	}
+	tag, err := s.pool.Exec(ctx, "UPDATE principals SET last_seen_at = GREATEST(COALESCE(last_seen_at, $1), $1) WHERE tenant = $2 AND id = $3", atArg, tenant, id)
+	if err != nil {
+		return fmt.Errorf("store: touching principal %q: %w", id, mapErr(err))
+	}
+	return notFoundIfZero(tag, "touching principal %q", id)
+}
+
+// DeletePrincipal deletes the principal and, by foreign key, its tokens,
+// sessions and access requests.
 func (s *Store) DeletePrincipal(ctx context.Context, tenant, id string) error {
 	tag, err := s.pool.Exec(ctx, "DELETE FROM principals WHERE tenant = $1 AND id = $2", tenant, id)
 	if err != nil {

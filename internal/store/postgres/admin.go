@@ -19,7 +19,8 @@ import (
 func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT tenant FROM keys UNION SELECT tenant FROM clusters
 		UNION SELECT tenant FROM windows UNION SELECT tenant FROM principals
-		UNION SELECT tenant FROM tokens ORDER BY 1`)
+		UNION SELECT tenant FROM tokens UNION SELECT tenant FROM sessions
+		UNION SELECT tenant FROM lockouts UNION SELECT tenant FROM access_requests ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing tenants: %w", mapErr(err))
 	}
@@ -35,7 +36,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 	return out, mapErr(rows.Err())
 }
 
-var tenantTables = []string{"tokens", "principals", "windows", "clusters"}
+var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "windows", "clusters"}
 
 // DeleteTenantData deletes every row of tenant but its keys, in one transaction.
 func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error) {
@@ -62,13 +63,14 @@ func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error
 // Reclaim vacuums every table: dead row versions of deleted rows are removed
 // from the pages and their space reused.
 func (s *Store) Reclaim(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "VACUUM meta, keys, clusters, windows, principals, tokens"); err != nil {
+	if _, err := s.pool.Exec(ctx, "VACUUM meta, keys, clusters, windows, principals, tokens, sessions, lockouts, access_requests"); err != nil {
 		return fmt.Errorf("store: reclaim: vacuum: %w", mapErr(err))
 	}
 	return nil
 }
 
-var sealedCol = map[string]string{store.TableClusters: "sealed", store.TablePrincipals: "sealed", store.TableTokens: "sealed"}
+var sealedCol = map[string]string{store.TableClusters: "sealed", store.TablePrincipals: "sealed", store.TableTokens: "sealed",
+	store.TableSessions: "sealed", store.TableAccessRequests: "sealed"}
 
 // ScanSealed returns up to limit sealed rows of table for tenant after cursor.
 func (s *Store) ScanSealed(ctx context.Context, table, tenant, cursor string, limit int) ([]store.SealedRow, string, error) {
@@ -210,6 +212,14 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			t, err := scanToken(r)
 			return store.Row{Token: &t}, err
 		}},
+		{"sessions", "SELECT " + sessionCols + " FROM sessions ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+			x, err := scanSession(r)
+			return store.Row{Session: &x}, err
+		}},
+		{"access_requests", "SELECT " + requestCols + " FROM access_requests ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+			a, err := scanRequest(r)
+			return store.Row{AccessRequest: &a}, err
+		}},
 		{"windows", `SELECT tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at
 			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r pgx.Rows) (store.Row, error) {
 			var w store.Window
@@ -252,13 +262,14 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock out concurrent writers of other replicas while checking emptiness.
-		if _, err := tx.Exec(ctx, "LOCK TABLE meta, keys, clusters, windows, principals, tokens IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+		if _, err := tx.Exec(ctx, "LOCK TABLE meta, keys, clusters, windows, principals, tokens, sessions, access_requests IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return fmt.Errorf("store: load: %w", mapErr(err))
 		}
 		var n int64
 		if err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM keys)
 			+ (SELECT count(*) FROM clusters) + (SELECT count(*) FROM windows)
-			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)
+			+ (SELECT count(*) FROM sessions) + (SELECT count(*) FROM access_requests)`).Scan(&n); err != nil {
 			return fmt.Errorf("store: load: %w", mapErr(err))
 		}
 		if n != 0 {
@@ -305,11 +316,12 @@ func loadRow(ctx context.Context, tx pgx.Tx, row store.Row) error {
 	case row.Principal != nil:
 		p := row.Principal
 		var ts []any
-		if ts, err = timeArgs(p.CreatedAt, p.UpdatedAt); err != nil {
+		if ts, err = timeArgs(p.CreatedAt, p.UpdatedAt, p.LastSeenAt); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "INSERT INTO principals ("+principalCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-			p.ID, p.Tenant, p.Kind, blobArg(p.NameIndex), p.State, p.Role, blobArg(p.Sealed), ts[0], ts[1], p.Version)
+		_, err = tx.Exec(ctx, "INSERT INTO principals ("+principalCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+			p.ID, p.Tenant, p.Kind, blobArg(p.NameIndex), p.State, p.Role, blobArg(p.Sealed), ts[0], ts[1], p.Version,
+			optBlob(p.EmailIndex), optBlob(p.SubjectIndex), ts[2])
 	case row.Token != nil:
 		t := row.Token
 		var ts []any
@@ -318,6 +330,25 @@ func loadRow(ctx context.Context, tx pgx.Tx, row store.Row) error {
 		}
 		_, err = tx.Exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 			t.ID, t.Tenant, t.PrincipalID, blobArg(t.Hash), blobArg(t.Sealed), t.Role, ts[0], ts[1], ts[2], ts[3])
+	case row.Session != nil:
+		x := row.Session
+		var ts []any
+		if ts, err = timeArgs(x.CreatedAt, x.LastSeenAt, x.ExpiresAt, x.RevokedAt); err != nil {
+			return err
+		}
+		if ts[2] == nil {
+			return errors.New("session without an expiry")
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO sessions ("+sessionCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+			x.ID, x.Tenant, x.PrincipalID, blobArg(x.Hash), x.Stage, blobArg(x.Sealed), ts[0], ts[1], ts[2], ts[3])
+	case row.AccessRequest != nil:
+		a := row.AccessRequest
+		var ts []any
+		if ts, err = timeArgs(a.CreatedAt, a.DecidedAt); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO access_requests ("+requestCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			a.ID, a.Tenant, a.PrincipalID, a.Role, blobArg(a.Sealed), a.State, ts[0], ts[1], a.DecidedBy)
 	case row.Window != nil:
 		w := row.Window
 		var ts []any

@@ -55,6 +55,14 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			t, err := scanToken(r)
 			return store.Row{Token: &t}, err
 		}},
+		{"sessions", "SELECT " + sessionCols + " FROM sessions ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+			x, err := scanSession(r)
+			return store.Row{Session: &x}, err
+		}},
+		{"access_requests", "SELECT " + requestCols + " FROM access_requests ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+			a, err := scanRequest(r)
+			return store.Row{AccessRequest: &a}, err
+		}},
 		{"windows", `SELECT tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at
 			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r *sql.Rows) (store.Row, error) {
 			var w store.Window
@@ -98,7 +106,8 @@ func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error 
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM keys)
 			+ (SELECT count(*) FROM clusters) + (SELECT count(*) FROM windows)
-			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)
+			+ (SELECT count(*) FROM sessions) + (SELECT count(*) FROM access_requests)`).Scan(&n); err != nil {
 			return fmt.Errorf("store: load: %w", classify(err))
 		}
 		if n != 0 {
@@ -146,11 +155,12 @@ func loadRow(ctx context.Context, tx *sql.Tx, row store.Row) error {
 	case row.Principal != nil:
 		p := row.Principal
 		var times []any
-		if times, err = timeArgs(p.CreatedAt, p.UpdatedAt); err != nil {
+		if times, err = timeArgs(p.CreatedAt, p.UpdatedAt, p.LastSeenAt); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO principals ("+principalCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			p.ID, p.Tenant, p.Kind, blobArg(p.NameIndex), p.State, p.Role, blobArg(p.Sealed), times[0], times[1], p.Version)
+		_, err = tx.ExecContext(ctx, "INSERT INTO principals ("+principalCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			p.ID, p.Tenant, p.Kind, blobArg(p.NameIndex), p.State, p.Role, blobArg(p.Sealed), times[0], times[1], p.Version,
+			optBlob(p.EmailIndex), optBlob(p.SubjectIndex), times[2])
 	case row.Token != nil:
 		t := row.Token
 		var times []any
@@ -159,6 +169,25 @@ func loadRow(ctx context.Context, tx *sql.Tx, row store.Row) error {
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			t.ID, t.Tenant, t.PrincipalID, blobArg(t.Hash), blobArg(t.Sealed), t.Role, times[0], times[1], times[2], times[3])
+	case row.Session != nil:
+		x := row.Session
+		var times []any
+		if times, err = timeArgs(x.CreatedAt, x.LastSeenAt, x.ExpiresAt, x.RevokedAt); err != nil {
+			return err
+		}
+		if times[2] == nil {
+			return errors.New("session without an expiry")
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			x.ID, x.Tenant, x.PrincipalID, blobArg(x.Hash), x.Stage, blobArg(x.Sealed), times[0], times[1], times[2], times[3])
+	case row.AccessRequest != nil:
+		a := row.AccessRequest
+		var times []any
+		if times, err = timeArgs(a.CreatedAt, a.DecidedAt); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO access_requests ("+requestCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			a.ID, a.Tenant, a.PrincipalID, a.Role, blobArg(a.Sealed), a.State, times[0], times[1], a.DecidedBy)
 	case row.Window != nil:
 		w := row.Window
 		var times []any

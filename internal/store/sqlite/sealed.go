@@ -16,6 +16,9 @@ var sealedCol = map[string]string{
 	store.TableClusters:   "sealed",
 	store.TablePrincipals: "sealed",
 	store.TableTokens:     "sealed",
+	// Added with identity and access (issue 5).
+	store.TableSessions:       "sealed",
+	store.TableAccessRequests: "sealed",
 }
 
 // windowCursor encodes a window key as "resolution/startNanos/clusterID".

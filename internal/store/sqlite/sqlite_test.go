@@ -123,7 +123,7 @@ func TestSchemaTooNew(t *testing.T) {
 	if !errors.Is(err, store.ErrSchemaTooNew) {
 		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
 	}
-	for _, want := range []string{path, "999", "up to 1"} {
+	for _, want := range []string{path, "999", fmt.Sprintf("up to %d", currentVersion(t))} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -223,8 +223,8 @@ func TestReopenAndEmptyFile(t *testing.T) {
 	if got, err := s.GetMeta(t.Context(), "install.id"); err != nil || string(got) != "abc" {
 		t.Errorf("after reopen GetMeta = %q, %v", got, err)
 	}
-	if v, err := s.SchemaVersion(t.Context()); err != nil || v != 1 {
-		t.Errorf("SchemaVersion = %d, %v; want 1", v, err)
+	if v, err := s.SchemaVersion(t.Context()); err != nil || v != currentVersion(t) {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, currentVersion(t))
 	}
 }
 
@@ -308,8 +308,8 @@ func TestTwoProcesses(t *testing.T) {
 		t.Cleanup(func() { stores[i].Close() })
 	}
 	server, cli := stores[0], stores[1]
-	if v, _ := cli.SchemaVersion(ctx); v != 1 {
-		t.Fatalf("SchemaVersion = %d, want 1", v)
+	if v, _ := cli.SchemaVersion(ctx); v != currentVersion(t) {
+		t.Fatalf("SchemaVersion = %d, want %d", v, currentVersion(t))
 	}
 
 	p := store.Principal{Tenant: "t1", ID: "p1", Kind: "user", NameIndex: []byte("idx"), State: "active", Role: "viewer", Sealed: []byte("s"), Version: 1}
@@ -498,4 +498,14 @@ func BenchmarkScanWindows(b *testing.B) {
 			b.Fatalf("scanned %d windows, want %d", got, n)
 		}
 	}
+}
+
+// currentVersion is the schema version this binary migrates to.
+func currentVersion(t *testing.T) int {
+	t.Helper()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return latestVersion(ms)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,10 +101,25 @@ func testTenants(t *testing.T, s store.Store) {
 	must(t, "PutWindow", s.PutWindow(ctx, window("tp", "c1", daily, t0, "b")))
 	must(t, "InsertToken", s.InsertToken(ctx, token("tp", "k1", "p1")))
 	must(t, "InsertKey", s.InsertKey(ctx, key("tp", 1, "active")))
+	must(t, "InsertSession", s.InsertSession(ctx, session("tp", "s1", "p1", store.SessionActive)))
+	must(t, "InsertAccessRequest", s.InsertAccessRequest(ctx, request("tp", "r1", "p1", t0)))
+	_, err = s.AddFailure(ctx, "tp", []byte("idx-acct"), t0, t0.Add(-time.Hour))
+	must(t, "AddFailure", err)
+	_, err = s.AddFailure(ctx, "tw", []byte("idx-acct"), t0, t0.Add(-time.Hour))
+	must(t, "AddFailure", err)
 	n, err := s.DeleteTenantData(ctx, "tp")
 	must(t, "DeleteTenantData", err)
-	if n != 5 {
-		t.Errorf("DeleteTenantData = %d rows, want 5 (cluster, 2 windows, principal, token)", n)
+	if n != 8 {
+		t.Errorf("DeleteTenantData = %d rows, want 8 (cluster, 2 windows, principal, token, session, access request, lockout)", n)
+	}
+	if _, err := s.GetSessionByHash(ctx, []byte("sha256-of-s1")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("session left after DeleteTenantData: %v", err)
+	}
+	if _, err := s.GetLockout(ctx, "tp", []byte("idx-acct")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lockout left after DeleteTenantData: %v", err)
+	}
+	if _, err := s.GetLockout(ctx, "tw", []byte("idx-acct")); err != nil {
+		t.Errorf("another tenant's lockout was deleted: %v", err)
 	}
 	if ks, _ := s.ListKeys(ctx, "tp"); len(ks) != 1 {
 		t.Errorf("DeleteTenantData removed keys (%d left), want them kept for Shred", len(ks))
@@ -143,6 +159,9 @@ func testSealedRows(t *testing.T, s store.Store) {
 	must(t, "InsertPrincipal", s.InsertPrincipal(ctx, principal("t1", "p2", "bob")))
 	must(t, "InsertPrincipal", s.InsertPrincipal(ctx, principal("t1", "p1", "alice")))
 	must(t, "InsertToken", s.InsertToken(ctx, token("t1", "k1", "p1")))
+	must(t, "InsertSession", s.InsertSession(ctx, session("t1", "s1", "p1", store.SessionActive)))
+	must(t, "InsertSession", s.InsertSession(ctx, session("t1", "s2", "p2", store.SessionMFA)))
+	must(t, "InsertAccessRequest", s.InsertAccessRequest(ctx, request("t1", "r1", "p2", t0)))
 	must(t, "InsertPrincipal", s.InsertPrincipal(ctx, principal("t2", "p9", "eve")))
 	must(t, "PutWindow", s.PutWindow(ctx, window("t2", "c0", hourly, t0, "other")))
 
@@ -188,8 +207,15 @@ func testSealedRows(t *testing.T, s store.Store) {
 		}
 		counts[table] = len(seen)
 	}
-	if counts[store.TableWindows] != 7 || counts[store.TableClusters] != 3 || counts[store.TablePrincipals] != 2 || counts[store.TableTokens] != 1 {
-		t.Errorf("ScanSealed counts = %v, want 7 windows, 3 clusters, 2 principals, 1 token", counts)
+	if counts[store.TableWindows] != 7 || counts[store.TableClusters] != 3 || counts[store.TablePrincipals] != 2 || counts[store.TableTokens] != 1 ||
+		counts[store.TableSessions] != 2 || counts[store.TableAccessRequests] != 1 {
+		t.Errorf("ScanSealed counts = %v, want 7 windows, 3 clusters, 2 principals, 1 token, 2 sessions, 1 access request", counts)
+	}
+	if x, err := s.GetSessionByHash(ctx, []byte("sha256-of-s2")); err != nil || string(x.Sealed) != "re-sealed-s2" {
+		t.Errorf("session sealed = %q, %v after ReplaceSealed", x.Sealed, err)
+	}
+	if r, err := s.GetAccessRequest(ctx, "t1", "r1"); err != nil || string(r.Sealed) != "re-sealed-r1" {
+		t.Errorf("access request sealed = %q, %v after ReplaceSealed", r.Sealed, err)
 	}
 	// The replaced blobs are what the normal read paths return.
 	w, err := s.GetWindow(ctx, store.WindowKey{Tenant: "t1", ClusterID: "c0", Resolution: daily, Start: t0.Add(3 * time.Hour)})
@@ -245,10 +271,22 @@ func seedAll(t *testing.T, s store.Store) {
 			must(t, "PutWindow", s.PutWindow(ctx, w))
 		}
 		must(t, "PutWindow", s.PutWindow(ctx, window(tenant, "c1", daily, t0, tenant+"-day")))
-		must(t, "InsertPrincipal", s.InsertPrincipal(ctx, principal(tenant, "p-"+tenant, "alice")))
+		p := principal(tenant, "p-"+tenant, "alice")
+		p.EmailIndex, p.SubjectIndex, p.LastSeenAt = []byte("email-"+tenant), []byte("sub-"+tenant), t0.Add(2*time.Hour)
+		must(t, "InsertPrincipal", s.InsertPrincipal(ctx, p))
 		tok := token(tenant, "k-"+tenant, "p-"+tenant)
 		tok.RevokedAt, tok.LastUsedAt = t0.Add(time.Hour), t0.Add(time.Minute)
 		must(t, "InsertToken", s.InsertToken(ctx, tok))
+		x := session(tenant, "s-"+tenant, "p-"+tenant, store.SessionActive)
+		x.RevokedAt = t0.Add(3 * time.Hour)
+		must(t, "InsertSession", s.InsertSession(ctx, x))
+		must(t, "InsertAccessRequest", s.InsertAccessRequest(ctx, request(tenant, "r-"+tenant, "p-"+tenant, t0)))
+		if tenant == "t2" {
+			_, err := s.DecideAccessRequest(ctx, tenant, "r-"+tenant, store.RequestApproved, "p-admin", t0.Add(time.Hour))
+			must(t, "DecideAccessRequest", err)
+		}
+		_, err = s.AddFailure(ctx, tenant, []byte("idx-acct"), t0, t0.Add(-time.Hour)) // not dumped
+		must(t, "AddFailure", err)
 	}
 }
 
@@ -272,10 +310,17 @@ func dumpAll(t *testing.T, s store.Store) []string {
 			line = fmt.Sprintf("window %s/%s/%d %s %s %v %x %s", w.Tenant, w.ClusterID, w.Resolution, w.Start.Format(time.RFC3339Nano), w.End.Format(time.RFC3339Nano), w.Partial, w.Blob, w.UpdatedAt.Format(time.RFC3339Nano))
 		case r.Principal != nil:
 			p := r.Principal
-			line = fmt.Sprintf("principal %s/%s %s %x %s %s %x %s %s %d", p.Tenant, p.ID, p.Kind, p.NameIndex, p.State, p.Role, p.Sealed, p.CreatedAt.Format(time.RFC3339Nano), p.UpdatedAt.Format(time.RFC3339Nano), p.Version)
+			line = fmt.Sprintf("principal %s/%s %s %x %s %s %x %s %s %d %x %x %s", p.Tenant, p.ID, p.Kind, p.NameIndex, p.State, p.Role, p.Sealed, p.CreatedAt.Format(time.RFC3339Nano), p.UpdatedAt.Format(time.RFC3339Nano), p.Version,
+				p.EmailIndex, p.SubjectIndex, p.LastSeenAt.Format(time.RFC3339Nano))
 		case r.Token != nil:
 			k := r.Token
 			line = fmt.Sprintf("token %s/%s %s %x %x %s %s %s %s %s", k.Tenant, k.ID, k.PrincipalID, k.Hash, k.Sealed, k.Role, k.CreatedAt.Format(time.RFC3339Nano), k.ExpiresAt.Format(time.RFC3339Nano), k.RevokedAt.Format(time.RFC3339Nano), k.LastUsedAt.Format(time.RFC3339Nano))
+		case r.Session != nil:
+			x := r.Session
+			line = fmt.Sprintf("session %s/%s %s %x %s %x %s %s %s %s", x.Tenant, x.ID, x.PrincipalID, x.Hash, x.Stage, x.Sealed, x.CreatedAt.Format(time.RFC3339Nano), x.LastSeenAt.Format(time.RFC3339Nano), x.ExpiresAt.Format(time.RFC3339Nano), x.RevokedAt.Format(time.RFC3339Nano))
+		case r.AccessRequest != nil:
+			a := r.AccessRequest
+			line = fmt.Sprintf("request %s/%s %s %s %x %s %s %s %s", a.Tenant, a.ID, a.PrincipalID, a.Role, a.Sealed, a.State, a.CreatedAt.Format(time.RFC3339Nano), a.DecidedAt.Format(time.RFC3339Nano), a.DecidedBy)
 		default:
 			t.Errorf("Dump yielded an empty row")
 		}
@@ -309,15 +354,18 @@ func testDumpLoad(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	seedAll(t, s)
 	before := dumpAll(t, s)
-	// 2 meta, 6 keys, 2 clusters, 8 windows, 2 principals, 2 tokens.
-	if len(before) != 22 {
-		t.Fatalf("Dump returned %d rows, want 22:\n%v", len(before), before)
+	// 2 meta, 6 keys, 2 clusters, 8 windows, 2 principals, 2 tokens, 2 sessions,
+	// 2 access requests (lockouts are not dumped).
+	if len(before) != 26 {
+		t.Fatalf("Dump returned %d rows, want 26:\n%v", len(before), before)
 	}
 	// Parents come before children.
 	pi := slices.IndexFunc(before, func(l string) bool { return len(l) > 9 && l[:9] == "principal" })
-	ti := slices.IndexFunc(before, func(l string) bool { return len(l) > 5 && l[:5] == "token" })
-	if pi < 0 || ti < pi {
-		t.Errorf("Dump yields tokens (at %d) before principals (at %d)", ti, pi)
+	for _, child := range []string{"token ", "session ", "request "} {
+		ci := slices.IndexFunc(before, func(l string) bool { return strings.HasPrefix(l, child) })
+		if pi < 0 || ci < pi {
+			t.Errorf("Dump yields %s(at %d) before principals (at %d)", child, ci, pi)
+		}
 	}
 	rows := rowsOf(t, s)
 	// Loading into the same, non-empty store is refused and changes nothing.
@@ -386,6 +434,12 @@ func RoundTrip(t *testing.T, from, to store.Store) {
 	tk, err := to.GetTokenByHash(t.Context(), []byte("sha256-of-k-t2"))
 	must(t, "GetTokenByHash", err)
 	sameTime(t, "RevokedAt", tk.RevokedAt, t0.Add(time.Hour))
+	if p, err := to.GetPrincipalBySubject(t.Context(), "t2", []byte("sub-t2")); err != nil || p.ID != "p-t2" {
+		t.Errorf("GetPrincipalBySubject after Load = %v, %v", p.ID, err)
+	}
+	if x, err := to.GetSessionByHash(t.Context(), []byte("sha256-of-s-t1")); err != nil || x.RevokedAt.IsZero() {
+		t.Errorf("session after Load = %+v, %v", x, err)
+	}
 	must(t, "Check", to.Check(t.Context()))
 }
 

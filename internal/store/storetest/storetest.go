@@ -54,6 +54,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"ConcurrentPutWindow", testConcurrentPutWindow},
 		{"CheckAndSchemaVersion", testCheck},
+		{"PrincipalIndexes", testPrincipalIndexes},
+		{"PrincipalLastSeen", testPrincipalLastSeen},
+		{"Sessions", testSessions},
+		{"SessionRevocation", testSessionRevocation},
+		{"SessionsPurge", testSessionsPurge},
+		{"Lockouts", testLockouts},
+		{"LockoutsConcurrent", testLockoutsConcurrent},
+		{"AccessRequests", testAccessRequests},
+		{"DependentsDieWithPrincipal", testDependentsDieWithPrincipal},
+		{"IdentityTenantIsolation", testIdentityTenantIsolation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -553,11 +563,13 @@ func principal(tenant, id, name string) store.Principal {
 func checkPrincipal(t *testing.T, got, want store.Principal) {
 	t.Helper()
 	if got.Tenant != want.Tenant || got.ID != want.ID || got.Kind != want.Kind || !bytes.Equal(got.NameIndex, want.NameIndex) ||
+		!bytes.Equal(got.EmailIndex, want.EmailIndex) || !bytes.Equal(got.SubjectIndex, want.SubjectIndex) ||
 		got.State != want.State || got.Role != want.Role || !bytes.Equal(got.Sealed, want.Sealed) || got.Version != want.Version {
 		t.Errorf("principal = %+v, want %+v", got, want)
 	}
 	sameTime(t, "principal CreatedAt", got.CreatedAt, want.CreatedAt)
 	sameTime(t, "principal UpdatedAt", got.UpdatedAt, want.UpdatedAt)
+	sameTime(t, "principal LastSeenAt", got.LastSeenAt, want.LastSeenAt)
 }
 
 func testPrincipals(t *testing.T, s store.Store) {

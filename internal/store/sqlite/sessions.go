@@ -1,0 +1,181 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/costwarden/costwarden/internal/store"
+)
+
+const sessionCols = "id, tenant, principal_id, hash, stage, sealed, created_at, last_seen_at, expires_at, revoked_at"
+
+func scanSession(sc interface{ Scan(...any) error }) (store.Session, error) {
+	var x store.Session
+	var created, seen, expires, revoked sql.NullInt64
+	if err := sc.Scan(&x.ID, &x.Tenant, &x.PrincipalID, &x.Hash, &x.Stage, &x.Sealed, &created, &seen, &expires, &revoked); err != nil {
+		return store.Session{}, err
+	}
+	x.CreatedAt, x.LastSeenAt, x.ExpiresAt, x.RevokedAt = fromNanos(created), fromNanos(seen), fromNanos(expires), fromNanos(revoked)
+	return x, nil
+}
+
+// InsertSession stores x. A zero CreatedAt or LastSeenAt is set to now.
+func (s *Store) InsertSession(ctx context.Context, x store.Session) error {
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	if x.ID == "" || x.Tenant == "" || x.PrincipalID == "" || len(x.Hash) == 0 || x.ExpiresAt.IsZero() {
+		return errors.New("store: inserting session: id, tenant, principal, hash and expiry are required")
+	}
+	switch x.Stage {
+	case store.SessionActive, store.SessionMFA, store.SessionSetup:
+	default:
+		return fmt.Errorf("store: inserting session %q: unknown stage %q", x.ID, x.Stage)
+	}
+	created := s.nowIfZero(x.CreatedAt)
+	seen := x.LastSeenAt
+	if seen.IsZero() {
+		seen = created
+	}
+	times, err := timeArgs(created, seen, x.ExpiresAt, x.RevokedAt)
+	if err != nil {
+		return fmt.Errorf("store: inserting session %q: %w", x.ID, err)
+	}
+	_, err = db.ExecContext(ctx, "INSERT INTO sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		x.ID, x.Tenant, x.PrincipalID, x.Hash, x.Stage, blobArg(x.Sealed), times[0], times[1], times[2], times[3])
+	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
+		return fmt.Errorf("store: inserting session %q: principal %q: %w", x.ID, x.PrincipalID, store.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: inserting session %q: %w", x.ID, conflictOr(err))
+	}
+	return nil
+}
+
+// GetSessionByHash returns the session whose secret hashes to hash.
+func (s *Store) GetSessionByHash(ctx context.Context, hash []byte) (store.Session, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT "+sessionCols+" FROM sessions WHERE hash = ?", blobArg(hash))
+	x, err := scanSession(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Session{}, fmt.Errorf("store: session by hash: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("store: session by hash: %w", classify(err))
+	}
+	return x, nil
+}
+
+// ListSessions lists sessions ordered by creation time and ID.
+func (s *Store) ListSessions(ctx context.Context, tenant, principalID string) ([]store.Session, error) {
+	query := "SELECT " + sessionCols + " FROM sessions WHERE tenant = ?"
+	args := []any{tenant}
+	if principalID != "" {
+		query += " AND principal_id = ?"
+		args = append(args, principalID)
+	}
+	rows, err := s.r.QueryContext(ctx, query+" ORDER BY created_at, id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing sessions: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.Session
+	for rows.Next() {
+		x, err := scanSession(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: listing sessions: %w", classify(err))
+		}
+		out = append(out, x)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: listing sessions: %w", classify(err))
+	}
+	return out, nil
+}
+
+// TouchSession moves LastSeenAt forward.
+func (s *Store) TouchSession(ctx context.Context, tenant, id string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("store: touching session %q: zero time", id)
+	}
+	atArg, err := timeArg(at)
+	if err != nil {
+		return fmt.Errorf("store: touching session %q: %w", id, err)
+	}
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	res, err := db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = max(COALESCE(last_seen_at, ?1), ?1) WHERE tenant = ?2 AND id = ?3`, atArg, tenant, id)
+	if err != nil {
+		return fmt.Errorf("store: touching session %q: %w", id, classify(err))
+	}
+	return requireOne(res, "touching session %q", id)
+}
+
+// RevokeSession marks the session revoked, keeping an earlier revocation time.
+func (s *Store) RevokeSession(ctx context.Context, tenant, id string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("store: revoking session %q: zero revocation time", id)
+	}
+	atArg, err := timeArg(at)
+	if err != nil {
+		return fmt.Errorf("store: revoking session %q: %w", id, err)
+	}
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant = ? AND id = ?", atArg, tenant, id)
+	if err != nil {
+		return fmt.Errorf("store: revoking session %q: %w", id, classify(err))
+	}
+	return requireOne(res, "revoking session %q", id)
+}
+
+// RevokePrincipalSessions revokes the principal's unrevoked sessions.
+func (s *Store) RevokePrincipalSessions(ctx context.Context, tenant, principalID string, at time.Time) (int, error) {
+	if at.IsZero() {
+		return 0, fmt.Errorf("store: revoking sessions of %q: zero revocation time", principalID)
+	}
+	atArg, err := timeArg(at)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking sessions of %q: %w", principalID, err)
+	}
+	db, err := s.writer()
+	if err != nil {
+		return 0, err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE sessions SET revoked_at = ? WHERE tenant = ? AND principal_id = ? AND revoked_at IS NULL", atArg, tenant, principalID)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking sessions of %q: %w", principalID, classify(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking sessions of %q: %w", principalID, err)
+	}
+	return int(n), nil
+}
+
+// PurgeSessions deletes expired or revoked sessions older than before.
+func (s *Store) PurgeSessions(ctx context.Context, before time.Time) (int, error) {
+	db, err := s.writer()
+	if err != nil {
+		return 0, err
+	}
+	b := bound(before)
+	res, err := db.ExecContext(ctx, "DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?", b, b)
+	if err != nil {
+		return 0, fmt.Errorf("store: purging sessions: %w", classify(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: purging sessions: %w", err)
+	}
+	return int(n), nil
+}
