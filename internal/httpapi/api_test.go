@@ -13,19 +13,21 @@ import (
 	"time"
 
 	"github.com/costwarden/costwarden/internal/allocation"
+	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/cost"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/query/querytest"
+	"github.com/costwarden/costwarden/internal/rbac"
 	"github.com/costwarden/costwarden/internal/server"
 )
 
 var day0 = time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC)
 
 type apiFixture struct {
-	api    *httpapi.API
-	routes map[string]http.Handler
+	api     *httpapi.API
+	handler http.Handler
 }
 
 func newAPI(t *testing.T) *apiFixture {
@@ -61,21 +63,25 @@ func newAPI(t *testing.T) *apiFixture {
 		Now:             func() time.Time { return day0.Add(30 * time.Hour) },
 		Log:             slog.New(slog.DiscardHandler),
 	}
-	f := &apiFixture{api: api, routes: map[string]http.Handler{}}
-	for _, r := range api.Routes() {
-		f.routes[r.Path] = r.Handler
+	// Requests go through the real route table and guard, as an administrator.
+	h, err := server.Handler(server.Options{Routes: api.Routes(), Auth: adminAuth{}, Log: api.Log, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return f
+	return &apiFixture{api: api, handler: h}
+}
+
+// adminAuth authenticates every request as an unrestricted administrator.
+type adminAuth struct{}
+
+func (adminAuth) AuthenticateRequest(*http.Request) (*auth.Principal, error) {
+	return &auth.Principal{Tenant: "default", ID: "u_test", Kind: auth.KindUser, Name: "tester", Role: rbac.Admin, State: auth.StateActive}, nil
 }
 
 func (f *apiFixture) get(t *testing.T, path string, q string) (int, []byte) {
 	t.Helper()
-	h := f.routes[path]
-	if h == nil {
-		t.Fatalf("no route %s", path)
-	}
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", path+"?"+q, nil))
+	f.handler.ServeHTTP(rec, httptest.NewRequest("GET", path+"?"+q, nil))
 	return rec.Code, rec.Body.Bytes()
 }
 
