@@ -99,12 +99,11 @@ func TestBundledGCPAndAzurePublishedFigures(t *testing.T) {
 // nodeCase is a node as a collector sees it: identity from the provider ID and labels
 // only, capacity from the node status.
 type nodeCase struct {
-	name       string
-	node       *cost.Node
-	list       float64 // the catalog price the node's hourly cost must equal
-	source     string  // prefix of the price source
-	spot       bool
-	capacityOf []float64 // cores, GiB, GPUs
+	name   string
+	node   *cost.Node
+	list   float64 // the catalog price the node's hourly cost must equal
+	source string  // prefix of the price source
+	spot   bool
 }
 
 func checkCatalogPriced(t *testing.T, p *pricing.Pricer, c nodeCase) {
