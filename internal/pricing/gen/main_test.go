@@ -124,9 +124,9 @@ func TestBundledCatalogsRegenerate(t *testing.T) {
 	if p, _, ok := gcp.Lookup("europe-west4", "g2-standard-24"); !ok || p.OnDemand != 2.102975132 || p.Spot != 0.753416 {
 		t.Errorf("gcp europe-west4 g2-standard-24 = %+v %v", p, ok)
 	}
-	// A derived entry: g2-standard-8 from the G2 per-vCPU and per-L4 rates of asia-east1's
-	// neighbours is not published in the excerpt; in us-central1 the rates are
-	// 0.036698004/vCPU (with its 4 GiB) and 0.560040239/L4.
+	// A derived entry: g2-standard-8 is not in the excerpt. us-central1's published G2
+	// sizes give 0.036698004 per vCPU (with its 4 GiB) and 0.560040239 per L4, and
+	// reproduce all five published G2 prices there.
 	if p, _, ok := gcp.Lookup("us-central1", "g2-standard-8"); !ok || p.OnDemand != 0.853624271 {
 		t.Errorf("gcp us-central1 g2-standard-8 (derived) = %+v %v", p, ok)
 	}
@@ -248,8 +248,8 @@ func TestFromCyclenerd(t *testing.T) {
 	if !strings.Contains(c.Sources[0].Note, "r1: c2-standard-60, c2-standard-8") {
 		t.Errorf("derived entries not recorded: %q", c.Sources[0].Note)
 	}
-	// One G2 size cannot determine per-vCPU and per-GPU rates: nothing else is derived,
-	// E2 has all it needs published except the standard sizes, which one size cannot check.
+	// One G2 size cannot determine per-vCPU and per-GPU rates, and one E2 size
+	// (e2-medium) cannot be checked against two more: neither series is derived.
 	for _, it := range []string{"g2-standard-8", "e2-standard-2"} {
 		if _, ok := r[it]; ok {
 			t.Errorf("%s was derived from too few published sizes", it)
