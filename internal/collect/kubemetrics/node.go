@@ -60,3 +60,35 @@ func ProviderOf(providerID string) string {
 	}
 	return ""
 }
+
+// Visible reduces an observation, in place, to what its kube-state-metrics series
+// tell a collector that has no Kubernetes API: label and annotation keys sanitised
+// (without their prefix), empty values dropped, LoadBalancer selectors unknown.
+// Costs computed from the result equal those computed from what the Prometheus
+// collector reads back.
+func Visible(o *cost.Observation) {
+	san := func(m map[string]string) map[string]string {
+		var out map[string]string
+		for k, v := range m {
+			if v == "" {
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[SanitizeLabel("", k)] = v
+		}
+		return out
+	}
+	for i := range o.Pods {
+		o.Pods[i].Labels = san(o.Pods[i].Labels)
+		o.Pods[i].Annotations = san(o.Pods[i].Annotations)
+	}
+	for i := range o.Namespaces {
+		o.Namespaces[i].Labels = san(o.Namespaces[i].Labels)
+		o.Namespaces[i].Annotations = san(o.Namespaces[i].Annotations)
+	}
+	for i := range o.Services {
+		o.Services[i].Selector = nil
+	}
+}

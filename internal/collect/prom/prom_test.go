@@ -93,34 +93,6 @@ func pricer(t testing.TB) *pricing.Pricer {
 	return p
 }
 
-// visible is what kube-state-metrics can tell of an observation: label keys are
-// sanitised and LoadBalancer selectors unknown.
-func visible(o *cost.Observation) {
-	san := func(m map[string]string) map[string]string {
-		if len(m) == 0 {
-			return nil
-		}
-		out := map[string]string{}
-		for k, v := range m {
-			if v != "" {
-				out[kubemetrics.SanitizeLabel("", k)] = v
-			}
-		}
-		return out
-	}
-	for i := range o.Pods {
-		o.Pods[i].Labels = san(o.Pods[i].Labels)
-		o.Pods[i].Annotations = san(o.Pods[i].Annotations)
-	}
-	for i := range o.Namespaces {
-		o.Namespaces[i].Labels = san(o.Namespaces[i].Labels)
-		o.Namespaces[i].Annotations = san(o.Namespaces[i].Annotations)
-	}
-	for i := range o.Services {
-		o.Services[i].Selector = nil
-	}
-}
-
 func relEq(a, b, tol float64) bool {
 	if a == b {
 		return true
@@ -209,7 +181,7 @@ func TestObserveEqualsSimulator(t *testing.T) {
 			if got.Partial {
 				t.Errorf("%s at %s: partial, want complete", w, res)
 			}
-			visible(want)
+			kubemetrics.Visible(want)
 			compareObservations(t, fmt.Sprintf("%s at %s", w, res), want, got)
 			ws, err := allocation.Compute(want, p)
 			if err != nil {

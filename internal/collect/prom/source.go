@@ -345,3 +345,28 @@ func (s *Source) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Coverage lists the hours in [from, to) for which Prometheus holds any
+// kube-state-metrics node data: where a backfill can start, and which hours it can
+// never fill.
+func (s *Source) Coverage(ctx context.Context, from, to time.Time) ([]time.Time, error) {
+	from, to = from.UTC().Truncate(time.Hour), to.UTC().Truncate(time.Hour)
+	n := int(to.Sub(from) / time.Hour)
+	if n <= 0 {
+		return nil, nil
+	}
+	expr := fmt.Sprintf("count(count_over_time(%s[1h]))", s.sel("kube_node_info"))
+	res, err := s.rangeQuery(ctx, "coverage", expr, "vector(1)", from.Add(time.Hour-time.Millisecond), time.Hour, n)
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Time
+	for _, sr := range res {
+		for i, v := range sr.vals {
+			if v > 0 {
+				out = append(out, from.Add(time.Duration(i)*time.Hour))
+			}
+		}
+	}
+	return out, nil
+}
