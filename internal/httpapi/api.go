@@ -31,6 +31,8 @@ type API struct {
 	Log      *slog.Logger
 	// Ready reports whether the server can answer cost queries (an hour is stored).
 	Ready func() bool
+	// Sources reports the cluster sources for GET /api/v1/status.
+	Sources func() []SourceStatus
 }
 
 // Routes declares every route of the public listener.
@@ -41,6 +43,7 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/allocation", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "OpenCost-compatible cost allocation.", Handler: a.handle(a.allocation)},
 		{Method: "GET", Path: "/allocation/compute", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Alias of /allocation (OpenCost).", Handler: a.handle(a.allocation)},
 		{Method: "GET", Path: "/assets", Access: server.Authenticated, Permission: rbac.ReadAssets, Summary: "OpenCost-compatible assets: nodes, disks, load balancers.", Handler: a.handle(a.assets)},
+		{Method: "GET", Path: "/api/v1/status", Access: server.Authenticated, Permission: rbac.ReadStatus, Summary: "Cluster sources: health, lag, backfill progress, partial and missing hours (admin).", Handler: a.handle(a.status)},
 	}
 }
 

@@ -207,6 +207,7 @@ type health struct {
 	mu            sync.Mutex
 	lastSuccess   time.Time
 	lastError     string
+	lastErrorKind string
 	lastErrorAt   time.Time
 	failures      int
 	lastSample    time.Time
@@ -220,7 +221,9 @@ type health struct {
 type Health struct {
 	LastSuccess time.Time
 	LastError   string
-	LastErrorAt time.Time
+	// LastErrorKind is one of the Kind* constants (empty for other errors).
+	LastErrorKind string
+	LastErrorAt   time.Time
 	// ConsecutiveFailures counts failed observations since the last success.
 	ConsecutiveFailures int
 	// LastSample is the end of the latest slot that had data.
@@ -243,7 +246,7 @@ func (s *Source) Health() Health {
 		ml[k] = v
 	}
 	return Health{
-		LastSuccess: h.lastSuccess, LastError: h.lastError, LastErrorAt: h.lastErrorAt, ConsecutiveFailures: h.failures,
+		LastSuccess: h.lastSuccess, LastError: h.lastError, LastErrorKind: h.lastErrorKind, LastErrorAt: h.lastErrorAt, ConsecutiveFailures: h.failures,
 		LastSample: h.lastSample, MissingLabels: ml, Warnings: append([]string(nil), h.warnings...),
 		Queries: h.queries, Samples: h.samples,
 	}
@@ -256,6 +259,11 @@ func (s *Source) recordResult(err error, lastSample time.Time) {
 	now := s.cfg.Now()
 	if err != nil {
 		h.lastError = err.Error()
+		h.lastErrorKind = ""
+		var pe *Error
+		if errors.As(err, &pe) {
+			h.lastErrorKind = pe.Kind
+		}
 		h.lastErrorAt = now
 		h.failures++
 		return
