@@ -244,6 +244,9 @@ func (s *Source) seriesEstimate(ctx context.Context, name, selector string, t ti
 // retried, down to a single point.
 func (s *Source) rangeQuery(ctx context.Context, name, expr, countSelector string, start time.Time, step time.Duration, n int) ([]series, error) {
 	est, err := s.seriesEstimate(ctx, name, countSelector, start.Add(time.Duration(n-1)*step))
+	if isSampleLimit(err) {
+		est, err = 0, nil // unknown: the chunks adapt to Prometheus's refusals
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -261,10 +264,7 @@ func (s *Source) rangeQuery(ctx context.Context, name, expr, countSelector strin
 			continue
 		}
 		if err != nil {
-			if isSampleLimit(err) {
-				return nil, &Error{Kind: KindSampleLimit, Msg: fmt.Sprintf("%s: even one evaluation step exceeds Prometheus's sample limit (%v); raise --query.max-samples on Prometheus or narrow collect.prometheus.matchers", name, err), Err: err}
-			}
-			return nil, err
+			return nil, tooLarge(name, err)
 		}
 		from = to
 	}
@@ -325,9 +325,17 @@ func (s *Source) windowQuery(ctx context.Context, exprFor func(rng string) strin
 		return err
 	}
 	if err := run(start, end); err != nil {
-		return nil, err
+		return nil, tooLarge(exprFor("…"), err)
 	}
 	return col.result(), nil
+}
+
+// tooLarge explains a sample-limit error that splitting could not avoid.
+func tooLarge(what string, err error) error {
+	if !isSampleLimit(err) {
+		return err
+	}
+	return &Error{Kind: KindSampleLimit, Msg: fmt.Sprintf("%s: even the smallest query exceeds Prometheus's sample limit (%v); raise --query.max-samples on Prometheus or narrow collect.prometheus.matchers", what, err), Err: err}
 }
 
 func (s *Source) instant(ctx context.Context, expr string, t time.Time, col *collector) error {
