@@ -121,6 +121,7 @@ type Inventory struct {
 	keys       map[string]string // sanitised label or annotation name -> real key
 	events     int
 	lastEvent  time.Time
+	lastPurge  time.Time
 	synced     bool
 	lastErr    string
 }
@@ -221,9 +222,10 @@ func (in *Inventory) touch() {
 	now := in.opts.Now()
 	in.events++
 	in.lastEvent = now
-	if in.events%256 != 0 {
+	if now.Sub(in.lastPurge) < time.Minute {
 		return
 	}
+	in.lastPurge = now
 	old := func(t time.Time) bool { return !t.IsZero() && now.Sub(t) > in.opts.DeletedRetention }
 	for uid, p := range in.pods {
 		if old(p.deleted) {
@@ -243,6 +245,16 @@ func (in *Inventory) touch() {
 	for k, s := range in.services {
 		if old(s.deleted) {
 			delete(in.services, k)
+		}
+	}
+	for k, n := range in.nodes {
+		if old(n.deleted) {
+			delete(in.nodes, k)
+		}
+	}
+	for k, n := range in.namespaces {
+		if old(n.deleted) {
+			delete(in.namespaces, k)
 		}
 	}
 }
