@@ -7,11 +7,15 @@ set -euo pipefail
 # command -> Debian package
 declare -A need=(
   [openssl]=openssl
+  [prometheus]=prometheus
+  [promtool]=prometheus
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    case " ${missing[*]} " in *" ${need[$cmd]} "*) ;; *) missing+=("${need[$cmd]}") ;; esac
+  fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +68,18 @@ func TestCollectSourceFlagsAndDefaults(t *testing.T) {
 	}
 	if _, err := config.Load(config.Sources{Flags: map[string]string{"collect.kubernetes.enabled": "true"}}); !hasKey(fieldErrors(t, err), "collect.kubernetes.enabled", "collect.prometheus.url") {
 		t.Errorf("the Kubernetes source without Prometheus was accepted: %v", err)
+	}
+}
+
+func TestPrometheusURLWithCredentialsIsRefused(t *testing.T) {
+	_, err := config.Load(config.Sources{Flags: map[string]string{
+		"collect.prometheus.url": "https://ops:s3cr3t-pass@prom.example:9090", "collect.prometheus.clusterName": "c",
+	}})
+	errs := fieldErrors(t, err)
+	if !hasKey(errs, "collect.prometheus.url", "must not contain credentials") {
+		t.Errorf("credentials in the URL accepted: %v", errs)
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("the error repeats the password: %v", err)
 	}
 }
