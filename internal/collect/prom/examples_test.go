@@ -3,6 +3,7 @@ package prom_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -240,4 +241,87 @@ func TestHAPairIsDeduplicated(t *testing.T) {
 	if u := cost.At(obs2.Containers[0].CPUUsage, 5); math.Abs(u-cost.At(truth.Containers[0].CPUUsage, 5)) < 1e-9 {
 		t.Errorf("without replicaLabel the usage is %v, the truth; the test does not exercise de-duplication", u)
 	}
+}
+
+// TestCounterResetsAndRestarts: a container restarted at 09:30 gets a new cgroup (a
+// new cAdvisor series starting at 0), and the other container's counter is reset in
+// place at 09:20 (it restarted right after the 09:19 scrape). Usage read back equals
+// the truth in every slot, as PromQL's increase() treats resets.
+func TestCounterResetsAndRestarts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus")
+	}
+	truth := example("e1")
+	for i := range truth.Containers { // usage varying per minute
+		for s := range truth.Containers[i].CPUUsage {
+			if truth.Containers[i].Running.Has(s) {
+				truth.Containers[i].CPUUsage[s] = 0.1 + 0.01*float64(s%7) + 0.2*float64(i)
+			}
+		}
+	}
+	restart := exampleHour.Start.Add(30 * time.Minute).Unix()
+	reset := exampleHour.Start.Add(20 * time.Minute).Unix()
+	var base1 float64 // a1's counter at the restart
+	var base2 float64 // b1's counter at 09:19, where its process restarted
+	lines := strings.SplitAfter(string(openMetrics(t, truth)), "\n")
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) == 3 && strings.HasPrefix(line, "container_cpu_usage_seconds_total") {
+			ts := parseInt(f[2])
+			if strings.Contains(line, `pod="a1"`) && ts == restart {
+				base1 = parseFloat(f[1])
+			}
+			if strings.Contains(line, `pod="b1"`) && ts == reset-60 {
+				base2 = parseFloat(f[1])
+			}
+		}
+	}
+	var out bytes.Buffer
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) == 3 && strings.HasPrefix(line, "container_cpu_usage_seconds_total") {
+			ts, v := parseInt(f[2]), parseFloat(f[1])
+			switch {
+			case strings.Contains(line, `pod="a1"`) && ts > restart:
+				line = strings.Replace(f[0], `/app"`, `/app-restarted"`, 1) + " " + fmt.Sprint(v-base1) + " " + f[2] + "\n"
+			case strings.Contains(line, `pod="a1"`) && ts == restart:
+				out.WriteString(line) // the old cgroup's last sample
+				line = strings.Replace(f[0], `/app"`, `/app-restarted"`, 1) + " 0 " + f[2] + "\n"
+			case strings.Contains(line, `pod="b1"`) && ts >= reset:
+				line = f[0] + " " + fmt.Sprint(v-base2) + " " + f[2] + "\n"
+			}
+		}
+		out.WriteString(line)
+	}
+	if base1 == 0 || base2 == 0 || !strings.Contains(out.String(), "app-restarted") {
+		t.Fatal("the test did not rewrite the counters")
+	}
+	srv := promtest.Start(t, promtest.Options{OpenMetrics: rawOM(out.Bytes())})
+	obs, err := source(t, srv.URL, func(c *prom.Config) { c.Cluster = "e1" }).Observe(context.Background(), exampleHour, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range obs.Containers {
+		want := truth.Containers[i]
+		for s := 0; s < 60; s++ {
+			if !want.Running.Has(s) {
+				continue
+			}
+			if g, w := cost.At(c.CPUUsage, s), cost.At(want.CPUUsage, s); math.Abs(g-w) > 1e-9 {
+				t.Errorf("%s minute %d: cpu %v, want %v", obs.Pods[c.Pod].Name, s, g, w)
+			}
+		}
+	}
+}
+
+func parseInt(s string) int64 {
+	var v int64
+	fmt.Sscan(s, &v)
+	return v
+}
+
+func parseFloat(s string) float64 {
+	var v float64
+	fmt.Sscan(s, &v)
+	return v
 }
