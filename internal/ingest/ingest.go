@@ -560,12 +560,15 @@ func (in *Ingester) dueHour(now time.Time) time.Time {
 // open hour every resolution until ctx ends.
 func (in *Ingester) Run(ctx context.Context) error {
 	now := in.opts.Now().UTC()
-	liveFrom := in.dueHour(now)
+	// The live loop starts with the latest closable hour, so the most recent complete
+	// hour is there at once; the backfill fills what lies before it.
+	due := in.dueHour(now)
+	liveFrom := due.Add(-time.Hour)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		in.history(ctx, liveFrom)
+		in.history(ctx, due.Add(-in.opts.Backfill), liveFrom)
 	}()
 	tick := time.NewTicker(in.opts.Resolution)
 	defer tick.Stop()
@@ -580,10 +583,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 }
 
-// backfillFrom is where history starts: Backfill before liveFrom, and not before the
-// first hour the source has data for (when it can tell).
-func (in *Ingester) backfillFrom(ctx context.Context, liveFrom time.Time) time.Time {
-	from := liveFrom.Add(-in.opts.Backfill).Truncate(time.Hour)
+// backfillFrom is where history starts: from, or the first hour the source has data
+// for when it can tell and that is later.
+func (in *Ingester) backfillFrom(ctx context.Context, from, liveFrom time.Time) time.Time {
+	from = from.Truncate(time.Hour)
 	c, ok := in.src.(Coverer)
 	if !ok || !from.Before(liveFrom) {
 		return from
@@ -609,15 +612,17 @@ func (in *Ingester) backfillFrom(ctx context.Context, liveFrom time.Time) time.T
 	return from
 }
 
-// history backfills, then repairs gaps and partial hours periodically.
-func (in *Ingester) history(ctx context.Context, liveFrom time.Time) {
-	if in.opts.Backfill <= 0 {
+// history backfills [from, liveFrom), then repairs gaps and partial hours
+// periodically.
+func (in *Ingester) history(ctx context.Context, from, liveFrom time.Time) {
+	if !from.Before(liveFrom) {
+		from = liveFrom
 		in.mu.Lock()
 		in.status.Backfill.State = "complete"
 		in.mu.Unlock()
 	}
-	from := in.backfillFrom(ctx, liveFrom)
-	if in.opts.Backfill > 0 {
+	from = in.backfillFrom(ctx, from, liveFrom)
+	if from.Before(liveFrom) {
 		if err := in.Backfill(ctx, from, liveFrom); err != nil && ctx.Err() == nil {
 			in.opts.Log.Error("backfill", "cluster", in.src.Name(), "error", err)
 		}
