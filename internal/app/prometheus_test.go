@@ -12,8 +12,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,28 +196,16 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	}
 	viewer := strings.TrimSpace(out.String())
 
-	// First run: killed once a few hours are stored.
-	r := serveAt(t, cfg, now)
-	waitFor(t, "six backfilled hours", 3*time.Minute, func() bool { return r.status(t, admin).Data.Sources[0].Backfill.Done >= 6 })
-	s := r.status(t, admin).Data.Sources[0]
-	if s.Kind != "prometheus" || s.Cluster != promCluster || s.URL != srv.URL || s.Backfill.Total != promHours-1 {
-		t.Errorf("status during the backfill: %+v", s)
-	}
-	if code, _ := r.get(t, "/api/v1/status", viewer); code != http.StatusForbidden {
-		t.Errorf("a viewer read the status: %d", code)
-	}
-	if err := r.stop(); err != nil {
-		t.Fatalf("stopping mid-backfill: %v", err)
-	}
-	first := strings.Count(r.logs.String(), `"msg":"hour stored"`)
+	// First run: a real process, killed with SIGKILL once a few hours are stored.
+	first := killMidBackfill(t, cfg, srv.URL, end.Add(10*time.Minute), admin, viewer)
 
 	// Second run: resumes with the missing hours only.
-	r = serveAt(t, cfg, now)
+	r := serveAt(t, cfg, now)
 	waitFor(t, "the backfill to complete", 5*time.Minute, func() bool {
 		b := r.status(t, admin).Data.Sources[0].Backfill
 		return b.State == "complete"
 	})
-	s = r.status(t, admin).Data.Sources[0]
+	s := r.status(t, admin).Data.Sources[0]
 	// The first run stored the latest hour (live) and some of the oldest (backfill);
 	// the second backfills only the rest.
 	if first < 7 || s.Backfill.Total != promHours-first || s.Backfill.Done != s.Backfill.Total {
@@ -330,4 +321,69 @@ func TestPrometheusUnreachable(t *testing.T) {
 	if err := r.stop(); err != nil {
 		t.Errorf("stop: %v", err)
 	}
+}
+
+// killMidBackfill runs costwarden as a separate process (this test binary in server
+// mode), waits until it has backfilled six hours, checks the status endpoint, and
+// kills it with SIGKILL. It returns how many hours the process stored.
+func killMidBackfill(t *testing.T, cfg config.Config, promURL string, now time.Time, admin, viewer string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "COSTWARDEN_TEST_NOW="+now.Format(time.RFC3339),
+		"COSTWARDEN_DATA_DIR="+cfg.DataDir, "COSTWARDEN_SERVER_LISTEN="+addr, "COSTWARDEN_SERVER_INTERNAL_LISTEN=",
+		"COSTWARDEN_COLLECT_PROMETHEUS_URL="+promURL, "COSTWARDEN_COLLECT_PROMETHEUS_CLUSTER_NAME="+promCluster,
+		fmt.Sprintf("COSTWARDEN_COLLECT_PROMETHEUS_BACKFILL=%dh", promHours), "COSTWARDEN_COLLECT_PROMETHEUS_TIMEOUT=30s")
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	}()
+	r := &running{public: addr, logs: logs, client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}}
+	waitFor(t, "six backfilled hours", 3*time.Minute, func() bool {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("the server process ended: %v\n%s", err, logs.String())
+		default:
+		}
+		req, _ := http.NewRequest("GET", "https://"+addr+"/api/v1/status", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := r.client.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var s statusDoc
+		if json.NewDecoder(resp.Body).Decode(&s) != nil || len(s.Data.Sources) != 1 {
+			return false
+		}
+		return s.Data.Sources[0].Backfill.Done >= 6
+	})
+	s := r.status(t, admin).Data.Sources[0]
+	if s.Kind != "prometheus" || s.Cluster != promCluster || s.URL != promURL || s.Backfill.Total != promHours-1 || s.Backfill.State != "running" {
+		t.Errorf("status during the backfill: %+v", s)
+	}
+	if code, _ := r.get(t, "/api/v1/status", viewer); code != http.StatusForbidden {
+		t.Errorf("a viewer read the status: %d", code)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-exited; err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the process was not killed: %v", err)
+	}
+	exited <- nil
+	return strings.Count(logs.String(), `"msg":"hour stored"`)
 }
