@@ -59,3 +59,24 @@ func TestSimExportBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestServePrometheusFlags: --prometheus and --cluster-name set their keys; bad
+// values stop serve before it starts, naming the key.
+func TestServePrometheusFlags(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errOut := runCLI(t, nil, "serve", "--data-dir", dir, "--prometheus", "ftp://prom:9090", "--cluster-name", "prod")
+	if code == 0 || !strings.Contains(errOut, "collect.prometheus.url") {
+		t.Errorf("bad --prometheus: code %d\n%s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, nil, "serve", "--data-dir", dir, "--prometheus", "http://127.0.0.1:9")
+	if code == 0 || !strings.Contains(errOut, "collect.prometheus.clusterName") || !strings.Contains(errOut, "--cluster-name") {
+		t.Errorf("--prometheus without --cluster-name: code %d\n%s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, nil, "serve", "--data-dir", dir, "--kubernetes")
+	if code == 0 || !strings.Contains(errOut, "collect.kubernetes.enabled") {
+		t.Errorf("--kubernetes alone: code %d\n%s", code, errOut)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a refused configuration created files: %v", entries)
+	}
+}

@@ -285,6 +285,10 @@ func (in *Ingester) compute(ctx context.Context, w cost.Window) (*cost.Set, erro
 	if err != nil {
 		return nil, fmt.Errorf("allocating %s of %s: %w", w, in.src.Name(), err)
 	}
+	if set.Partial && w.Duration() == time.Hour {
+		set.Warnings = append(set.Warnings, fmt.Sprintf("%s: the source has no data for part of the hour starting %s; it is recomputed when the data arrives",
+			in.src.Name(), w.Start.Format(time.RFC3339)))
+	}
 	return set, nil
 }
 

@@ -174,6 +174,9 @@ func TestPartialSourceDataIsRepairedWhenItArrives(t *testing.T) {
 	if len(got) != 3 || got[t0] == nil || !got[t0].Partial || got[t0.Add(-time.Hour)].Partial || got[t0.Add(time.Hour)].Partial {
 		t.Fatalf("after backfill: %d hours; hour %s partial=%v, want only it partial", len(got), t0, got[t0] != nil && got[t0].Partial)
 	}
+	if w := got[t0].Warnings; len(w) == 0 || !strings.Contains(w[len(w)-1], "no data for part of the hour") {
+		t.Errorf("the partial hour carries no warning for the API: %q", w)
+	}
 	if _, err := in.Repair(ctx, t0.Add(-time.Hour), t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
