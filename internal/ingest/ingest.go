@@ -89,7 +89,8 @@ type Ingester struct {
 	mu       sync.Mutex
 	status   Status
 	inflight map[time.Time]bool
-	retry    map[time.Time]retryState // per hour
+	retry    map[time.Time]retryState // after failures, per hour (zero: the open hour)
+	partial  map[time.Time]retryState // partial hours waiting for their data
 	failing  bool
 }
 
@@ -168,7 +169,7 @@ func New(src Source, pricer *pricing.Pricer, s *sets.Sets, opts Options) *Ingest
 		src: src, pricer: pricer, sets: s, opts: opts,
 		wake:     make(chan struct{}, 1),
 		status:   Status{Cluster: src.Name(), State: "starting", Backfill: Backfill{State: "pending"}},
-		inflight: map[time.Time]bool{}, retry: map[time.Time]retryState{},
+		inflight: map[time.Time]bool{}, retry: map[time.Time]retryState{}, partial: map[time.Time]retryState{},
 	}
 }
 
@@ -228,8 +229,13 @@ func (in *Ingester) unclaim(h time.Time) {
 func (in *Ingester) due(h, now time.Time) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	r, ok := in.retry[h]
-	return !ok || !now.Before(r.next)
+	if r, ok := in.retry[h]; ok && now.Before(r.next) {
+		return false
+	}
+	if r, ok := in.partial[h]; ok && now.Before(r.next) {
+		return false
+	}
+	return true
 }
 
 // failed records a failure for hour h (zero: not tied to an hour) and schedules its
@@ -272,7 +278,7 @@ func (in *Ingester) succeeded(h time.Time) bool {
 	return was
 }
 
-// observe computes the set of window w.
+// compute observes window w and allocates it.
 func (in *Ingester) compute(ctx context.Context, w cost.Window) (*cost.Set, error) {
 	obs, err := in.src.Observe(ctx, w, in.opts.Resolution)
 	if err != nil {
@@ -467,27 +473,30 @@ func (in *Ingester) fill(ctx context.Context, h time.Time) (bool, error) {
 		in.opts.Log.Info("source recovered", "cluster", in.src.Name())
 		in.kick()
 	}
-	if set.Partial {
-		in.partialRetry(h)
-	}
+	in.partialRetry(h, set.Partial)
 	in.opts.Log.Debug("hour stored", "cluster", in.src.Name(), "hour", h, "partial", set.Partial, "sealed_bytes", n)
 	return !set.Partial, nil
 }
 
-// partialRetry schedules the next attempt at a partial hour with backoff (the data
-// may take a while to arrive, or never).
-func (in *Ingester) partialRetry(h time.Time) {
+// partialRetry schedules the next attempt at a partial hour with a backoff that
+// grows from one resolution to a day (the data may take a while to arrive, or
+// never), and forgets it once the hour is complete.
+func (in *Ingester) partialRetry(h time.Time, partial bool) {
 	now := in.opts.Now()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	r := in.retry[h]
+	if !partial {
+		delete(in.partial, h)
+		return
+	}
+	r := in.partial[h]
 	if r.backoff == 0 {
 		r.backoff = in.opts.Resolution
 	} else {
 		r.backoff = min(2*r.backoff, 24*time.Hour)
 	}
 	r.next = now.Add(r.backoff)
-	in.retry[h] = r
+	in.partial[h] = r
 }
 
 // kick asks the history loop for a repair pass now.

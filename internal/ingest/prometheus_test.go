@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,7 +166,8 @@ func TestPartialSourceDataIsRepairedWhenItArrives(t *testing.T) {
 	now := &clock{t: t0.Add(2*time.Hour + 5*time.Minute)}
 	s := openSets(t, t.TempDir(), now.Now)
 	p := pricer(t)
-	in := ingest.New(promSource(t, srv.URL, "hole", now.Now), p, s, ingest.Options{Resolution: time.Minute, CloseDelay: 2 * time.Minute, Now: now.Now, Log: logger(t)})
+	src := &counting{Source: promSource(t, srv.URL, "hole", now.Now)}
+	in := ingest.New(src, p, s, ingest.Options{Resolution: time.Minute, CloseDelay: 2 * time.Minute, Now: now.Now, Log: logger(t)})
 	ctx := context.Background()
 	if err := in.Backfill(ctx, t0.Add(-time.Hour), t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -184,6 +186,22 @@ func TestPartialSourceDataIsRepairedWhenItArrives(t *testing.T) {
 		t.Errorf("status lists partial hours %v (%d), want [%s]", st.Partial, st.PartialCount, t0)
 	}
 
+	// While the data is missing, the partial hour is retried with a growing backoff
+	// (1, 2, 4 ... minutes), not at every pass.
+	base, tried := now.Now(), src.n.Load()
+	for i, c := range []struct {
+		at    time.Duration
+		tries int32
+	}{{time.Minute, 1}, {2 * time.Minute, 1}, {3 * time.Minute, 2}, {4 * time.Minute, 2}, {6 * time.Minute, 2}, {7 * time.Minute, 3}} {
+		now.Set(base.Add(c.at))
+		if _, err := in.Repair(ctx, t0.Add(-time.Hour), t0.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if got := src.n.Load() - tried; got != c.tries {
+			t.Errorf("pass %d at +%s: the partial hour was observed %d times, want %d", i, c.at, got, c.tries)
+		}
+	}
+
 	srv.AddBlocks(t, bytesTo(hole))
 	srv.Restart(t) // Prometheus loads new blocks on restart (or its next reload)
 	now.Set(now.Now().Add(time.Hour))
@@ -199,4 +217,15 @@ func TestPartialSourceDataIsRepairedWhenItArrives(t *testing.T) {
 	if st := in.Status(); st.PartialCount != 0 {
 		t.Errorf("partial hours after repair: %v", st.Partial)
 	}
+}
+
+// counting counts observations.
+type counting struct {
+	ingest.Source
+	n atomic.Int32
+}
+
+func (c *counting) Observe(ctx context.Context, w cost.Window, res time.Duration) (*cost.Observation, error) {
+	c.n.Add(1)
+	return c.Source.Observe(ctx, w, res)
 }
