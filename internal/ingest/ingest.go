@@ -642,12 +642,14 @@ func (in *Ingester) history(ctx context.Context, from, liveFrom time.Time) {
 	}
 	t := time.NewTicker(in.opts.RepairEvery)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-in.wake:
+	for first := true; ; first = false {
+		if !first { // the first pass runs at once: it fills what the backfill could not
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-in.wake:
+			}
 		}
 		due := in.dueHour(in.opts.Now())
 		if _, err := in.Repair(ctx, from, due); err != nil && ctx.Err() == nil {
