@@ -282,3 +282,54 @@ func TestGapsAfterDowntimeAreFilled(t *testing.T) {
 		sameCosts(t, h.Format(time.RFC3339), w, got[h])
 	}
 }
+
+// slow delays every observation.
+type slow struct {
+	ingest.Source
+	d time.Duration
+}
+
+func (s slow) Observe(ctx context.Context, w cost.Window, res time.Duration) (*cost.Observation, error) {
+	select {
+	case <-time.After(s.d):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Source.Observe(ctx, w, res)
+}
+
+// TestLiveIsNotBlockedByBackfill: while two days of history are still being filled,
+// the latest hour is already stored and the open hour served, and the server is
+// ready.
+func TestLiveIsNotBlockedByBackfill(t *testing.T) {
+	cl, err := sim.New(sim.Config{Name: "busy", Pods: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := &clock{t: time.Date(2026, 11, 4, 12, 10, 0, 0, time.UTC)}
+	s := openSets(t, t.TempDir(), now.Now)
+	in := ingest.New(slow{cl, 40 * time.Millisecond}, pricer(t), s, ingest.Options{
+		Resolution: time.Minute, CloseDelay: 2 * time.Minute, Backfill: 48 * time.Hour, Now: now.Now, Log: logger(t)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	latest := time.Date(2026, 11, 4, 11, 0, 0, 0, time.UTC)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(stored(t, s, latest, latest.Add(time.Hour))) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the latest hour was not closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := in.Status()
+	if st.Backfill.State != "running" || st.Backfill.Done >= st.Backfill.Total || st.Backfill.Total != 47 {
+		t.Errorf("the backfill is not running beside live ingestion: %+v", st.Backfill)
+	}
+	if !in.Ready() || in.Live() == nil || !in.Live().Window.Start.Equal(time.Date(2026, 11, 4, 12, 0, 0, 0, time.UTC)) {
+		t.Errorf("ready %v, open hour %+v", in.Ready(), in.Live())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
