@@ -11,11 +11,15 @@ declare -A need=(
   [hydra]=hydra       # online brute-force client against the login form (issue 5)
   [zbarimg]=zbar-tools # independent QR-code decoder for the TOTP enrolment code (issue 5)
   [pg_ctlcluster]=postgresql
+  [prometheus]=prometheus
+  [promtool]=prometheus
 )
 
 missing=()
 for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    case " ${missing[*]} " in *" ${need[$cmd]} "*) ;; *) missing+=("${need[$cmd]}") ;; esac
+  fi
 done
 # The PostgreSQL server binaries live outside PATH (/usr/lib/postgresql/N/bin).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

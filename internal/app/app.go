@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/costwarden/costwarden/internal/auth"
+	"github.com/costwarden/costwarden/internal/collect/kube"
 	"github.com/costwarden/costwarden/internal/collect/sim"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/httpapi"
@@ -99,6 +100,8 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 
 	var ingesters []*ingest.Ingester
 	var live []query.LiveSource
+	var sources []*clusterSource
+	var inventories []*kube.Inventory
 	if cfg.Demo.Enabled {
 		cl, err := sim.New(sim.Config{Name: cfg.Demo.ClusterName, Seed: cfg.Demo.Seed, Pods: cfg.Demo.Pods})
 		if err != nil {
@@ -110,9 +113,28 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		})
 		ingesters = append(ingesters, in)
 		live = append(live, in)
+		sources = append(sources, &clusterSource{kind: "demo", in: in, now: env.Now})
+	}
+	if cfg.Collect.Prometheus.URL != "" {
+		src, ps, inv, err := prometheusSource(cfg, env.Now, log)
+		if err != nil {
+			return err
+		}
+		in := ingest.New(src, pricer, st, ingest.Options{
+			Resolution: cfg.Collect.Resolution, CloseDelay: cfg.Collect.CloseDelay,
+			Backfill: cfg.Collect.Prometheus.Backfill, Now: env.Now, Log: log.With("component", "ingest"),
+		})
+		cs := &clusterSource{kind: "prometheus", in: in, prom: ps, kube: inv, now: env.Now}
+		ingesters = append(ingesters, in)
+		live = append(live, in)
+		sources = append(sources, cs)
+		if inv != nil {
+			inventories = append(inventories, inv)
+		}
+		log.Info("cluster source", "cluster", ps.Name(), "source", describe(cs), "kubernetes", inv != nil)
 	}
 	if len(ingesters) == 0 {
-		log.Warn("no cluster source is configured: costs are served from stored data only (use --demo for the simulated cluster)")
+		log.Warn("no cluster source is configured: costs are served from stored data only (use --prometheus URL --cluster-name NAME, or --demo for the simulated cluster)")
 	}
 	qs := query.NewServiceWithOptions(st, query.Options{CacheBytes: int(cfg.Query.CacheBytes)}, live...)
 	rollups := rollup.New(st, rollup.Options{Now: env.Now, Log: log.With("component", "rollup")})
@@ -142,6 +164,13 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 				}
 			}
 			return true
+		},
+		Sources: func() []httpapi.SourceStatus {
+			out := make([]httpapi.SourceStatus, len(sources))
+			for i, s := range sources {
+				out[i] = s.status()
+			}
+			return out
 		},
 	}
 	if sso != nil {
@@ -200,6 +229,13 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		defer wg.Done()
 		sweep(ctx, authn, time.Hour, log.With("component", "auth"))
 	}()
+	for _, inv := range inventories {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runInventory(ctx, inv, log)
+		}()
+	}
 	for _, in := range ingesters {
 		wg.Add(1)
 		go func() {

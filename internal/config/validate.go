@@ -128,6 +128,7 @@ func (c *Config) Validate() Errors {
 	if c.Collect.CloseDelay < 0 || c.Collect.CloseDelay > time.Hour {
 		bad("collect.closeDelay", "must lie between 0 and 1h, got %s", c.Collect.CloseDelay)
 	}
+	errs = append(errs, c.Collect.validateSources(c.Demo)...)
 	if c.Demo.Pods < 20 || c.Demo.Pods > 50000 {
 		bad("demo.pods", "must lie between 20 and 50000, got %d", c.Demo.Pods)
 	}

@@ -47,6 +47,8 @@ type API struct {
 	// WebAuthn declares the passkey routes even without an Auth service (for
 	// route listings in tests); with one, Auth.WebAuthnEnabled decides.
 	WebAuthn bool
+	// Sources reports the cluster sources for GET /api/v1/status.
+	Sources func() []SourceStatus
 }
 
 // Routes declares every route of the public listener.
@@ -58,6 +60,7 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/allocation/compute", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Alias of /allocation (OpenCost).", Handler: a.handle(a.allocation)},
 		{Method: "GET", Path: "/assets", Access: server.Authenticated, Permission: rbac.ReadAssets, Summary: "OpenCost-compatible assets: nodes, disks, load balancers.", Handler: a.handle(a.assets)},
 		{Method: "GET", Path: "/api/v1/recommendations", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Right-sizing: recommended CPU and memory requests per workload container, with monthly savings.", Handler: a.handle(a.recommendations)},
+		{Method: "GET", Path: "/api/v1/status", Access: server.Authenticated, Permission: rbac.ReadStatus, Summary: "Cluster sources: health, lag, backfill progress, partial and missing hours (admin).", Handler: a.handle(a.status)},
 	}
 	return append(routes, a.identityRoutes()...)
 }
