@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -39,18 +40,42 @@ var (
 
 const promCluster = "sim-e2e"
 
-func promConfig(t *testing.T, dir, url string) config.Config {
-	t.Helper()
-	cfg, err := config.Load(config.Sources{Flags: map[string]string{
+// promSettings is the one configuration of the Prometheus tests, for the
+// in-process server and (as COSTWARDEN_* variables) for the killed child process.
+func promSettings(dir, url string) map[string]string {
+	return map[string]string{
 		"dataDir": dir, "server.listen": "127.0.0.1:0", "server.internalListen": "127.0.0.1:0",
 		"collect.prometheus.url": url, "collect.prometheus.clusterName": promCluster,
 		"collect.prometheus.backfill": fmt.Sprintf("%dh", promHours), "collect.prometheus.timeout": "30s",
 		"server.shutdownTimeout": "5s",
-	}})
+		// The expected numbers are computed with custom prices: these tests are
+		// about the Prometheus path, not about which catalog prices a node.
+		"pricing.catalog.enabled": "false",
+	}
+}
+
+func promConfig(t *testing.T, dir, url string) config.Config {
+	t.Helper()
+	cfg, err := config.Load(config.Sources{Flags: promSettings(dir, url)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// promEnviron is promSettings as environment variables, with overrides.
+func promEnviron(dir, url string, override map[string]string) []string {
+	set := promSettings(dir, url)
+	maps.Copy(set, override)
+	env := map[string]string{}
+	for _, k := range config.Keys() {
+		env[k.Name] = k.Env
+	}
+	var out []string
+	for k, v := range set {
+		out = append(out, env[k]+"="+v)
+	}
+	return out
 }
 
 type omBytes []byte
@@ -335,10 +360,8 @@ func killMidBackfill(t *testing.T, cfg config.Config, promURL string, now time.T
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "COSTWARDEN_TEST_NOW="+now.Format(time.RFC3339),
-		"COSTWARDEN_DATA_DIR="+cfg.DataDir, "COSTWARDEN_SERVER_LISTEN="+addr, "COSTWARDEN_SERVER_INTERNAL_LISTEN=",
-		"COSTWARDEN_COLLECT_PROMETHEUS_URL="+promURL, "COSTWARDEN_COLLECT_PROMETHEUS_CLUSTER_NAME="+promCluster,
-		fmt.Sprintf("COSTWARDEN_COLLECT_PROMETHEUS_BACKFILL=%dh", promHours), "COSTWARDEN_COLLECT_PROMETHEUS_TIMEOUT=30s")
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "COSTWARDEN_TEST_NOW="+now.Format(time.RFC3339))
+	cmd.Env = append(cmd.Env, promEnviron(cfg.DataDir, promURL, map[string]string{"server.listen": addr, "server.internalListen": ""})...)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
