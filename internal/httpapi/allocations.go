@@ -292,6 +292,7 @@ func (a *API) overview(r *http.Request) (any, error) {
 	resp := &overviewResponse{Code: http.StatusOK, Currency: a.currency(), Month: windowJSON{monthStart, monthEnd}, Scoped: scoped,
 		Trend: []dayJSON{}, TopMovers: []moverJSON{}, Top: []moverJSON{}}
 	var mtd, idle, last7 float64
+	days7 := 0 // complete days of the last 7 that hold data
 	var eff cost.Allocation
 	cur, prev, month := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for _, res := range results {
@@ -323,16 +324,21 @@ func (a *API) overview(r *http.Request) (any, error) {
 		if inMonth {
 			mtd += float64(d.Total)
 		}
-		if complete && age >= 1 && age <= 7 {
+		if complete && age >= 1 && age <= 7 && d.Total > 0 {
 			last7 += float64(d.Total)
+			days7++
 		}
 		if !res.Window.Start.Before(today.AddDate(0, 0, -29)) {
 			resp.Trend = append(resp.Trend, d)
 		}
 	}
 	resp.MonthToDate = num(mtd)
-	resp.DailyRate = num(last7 / 7)
-	resp.Forecast = num(mtd + last7/7*monthEnd.Sub(now).Hours()/24)
+	rate := 0.0
+	if days7 > 0 {
+		rate = last7 / float64(days7)
+	}
+	resp.DailyRate = num(rate)
+	resp.Forecast = num(mtd + rate*monthEnd.Sub(now).Hours()/24)
 	if !scoped {
 		ic := num(idle)
 		resp.IdleCost = &ic
