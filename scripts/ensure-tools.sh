@@ -11,6 +11,8 @@ declare -A need=(
   [hydra]=hydra       # online brute-force client against the login form (issue 5)
   [zbarimg]=zbar-tools # independent QR-code decoder for the TOTP enrolment code (issue 5)
   [pg_ctlcluster]=postgresql
+  [chromium]=chromium     # the dashboard's browser tests, driven with chromedp (issue 8)
+  [prometheus]=prometheus # scrapes the cost metrics with and without the token (issue 8)
 )
 
 missing=()

@@ -98,7 +98,7 @@ func failAt(t *testing.T, ctx context.Context, what string, err error) {
 // js runs a statement for its effect.
 func js(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool]("(() => { " + expr + "; return true })()")(ctx, tg)
+		_, err := chromedp.Evaluate[bool]("(() => { "+expr+"; return true })()")(ctx, tg)
 		return err
 	})
 }
