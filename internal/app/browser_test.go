@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,6 +348,6 @@ func waitDownload(t *testing.T, dir string) string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatal(fmt.Sprintf("no download finished in %s", dir))
+	t.Fatalf("no download finished in %s", dir)
 	return ""
 }
