@@ -18,7 +18,8 @@ function kv(obj) {
   const dl = el("dl", { class: "kv" });
   for (const [k, v] of Object.entries(obj)) {
     if (v === null || v === undefined) continue;
-    dl.append(el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v)));
+    const isObj = typeof v === "object" && !Array.isArray(v);
+    dl.append(el("dt", {}, k), el("dd", {}, isObj ? (Object.keys(v).length ? kv(v) : "—") : Array.isArray(v) ? v.join(", ") : String(v)));
   }
   return dl;
 }
