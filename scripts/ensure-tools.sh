@@ -11,8 +11,9 @@ declare -A need=(
   [hydra]=hydra       # online brute-force client against the login form (issue 5)
   [zbarimg]=zbar-tools # independent QR-code decoder for the TOTP enrolment code (issue 5)
   [pg_ctlcluster]=postgresql
-  [prometheus]=prometheus
+  [prometheus]=prometheus # Prometheus integration tests (issue 4) and the cost-metrics scrape (issue 8)
   [promtool]=prometheus
+  [chromium]=chromium     # the dashboard's browser tests, driven with chromedp (issue 8)
 )
 
 missing=()

@@ -102,6 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	root.SetArgs(args)
 	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd(), c.pricingCmd(), c.serviceAccountCmd(), c.simCmd())
 	root.AddCommand(c.keysCmd(), c.tenantCmd(), c.backupCmd(), c.retentionCmd())
+	root.AddCommand(c.queryCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "costwarden: %v\n", err)
 		return 1

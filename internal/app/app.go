@@ -25,6 +25,7 @@ import (
 	"github.com/costwarden/costwarden/internal/collect/kube"
 	"github.com/costwarden/costwarden/internal/collect/sim"
 	"github.com/costwarden/costwarden/internal/config"
+	"github.com/costwarden/costwarden/internal/costmetrics"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/ingest"
 	"github.com/costwarden/costwarden/internal/pricing"
@@ -154,6 +155,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		Now:  env.Now,
 		Log:  log.With("component", "api"),
 		Auth: authn, Pages: pages, PasswordLogin: cfg.Auth.PasswordLogin,
+		Currency: cfg.Pricing.Currency, Tenant: DefaultTenant, SettingsView: settingsView(cfg), Keys: keysStatus(d, cfg),
 		Ready: func() bool {
 			if len(ingesters) == 0 {
 				return true
@@ -190,7 +192,17 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	listeners := []server.Listener{{Name: "public", Addr: cfg.Server.Listen, Handler: public, TLS: true}}
 	if cfg.Server.InternalListen != "" {
 		imux := http.NewServeMux()
-		imux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		var metricsHandler http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		if cfg.Server.MetricsTokenFile != "" {
+			// Cost series are customer data: exported only behind the scrape token.
+			token, err := costmetrics.ReadToken(cfg.Server.MetricsTokenFile)
+			if err != nil {
+				return err
+			}
+			reg.MustRegister(costmetrics.New(qs, env.Now, log.With("component", "costmetrics"), time.Minute))
+			metricsHandler = costmetrics.RequireToken(token, metricsHandler)
+		}
+		imux.Handle("GET /metrics", metricsHandler)
 		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux})
 		if !isLoopback(cfg.Server.InternalListen) {
 			log.Warn("the internal listener (metrics) is not bound to loopback; restrict who can reach it", "addr", cfg.Server.InternalListen)

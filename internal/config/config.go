@@ -44,6 +44,7 @@ type ServerConfig struct {
 	MaxHeaderBytes    int           `yaml:"maxHeaderBytes" doc:"Largest accepted request header block, in bytes."`
 	MaxBodyBytes      int64         `yaml:"maxBodyBytes" doc:"Largest accepted request body, in bytes."`
 	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout" doc:"Time in-flight requests get to finish after SIGTERM."`
+	MetricsTokenFile  string        `yaml:"metricsTokenFile" doc:"File holding the bearer token Prometheus must send to scrape /metrics on the internal listener. Set: /metrics also carries the cost series OpenCost's Grafana dashboards read (node_cpu_hourly_cost, container_cpu_allocation, ...), and a scrape without the token gets 401. Empty: /metrics carries the server's own metrics only."`
 }
 
 // TLSConfig configures HTTPS.

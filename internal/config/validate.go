@@ -32,6 +32,9 @@ func (c *Config) Validate() Errors {
 	if (c.Server.TLS.CertFile == "") != (c.Server.TLS.KeyFile == "") {
 		bad("server.tls", "certFile and keyFile must be set together")
 	}
+	if c.Server.MetricsTokenFile != "" && c.Server.InternalListen == "" {
+		bad("server.metricsTokenFile", "needs server.internalListen (the metrics are served there)")
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration

@@ -49,6 +49,16 @@ type API struct {
 	WebAuthn bool
 	// Sources reports the cluster sources for GET /api/v1/status.
 	Sources func() []SourceStatus
+
+	// Dashboard, exports and settings (issue 8).
+	// Currency is the ISO 4217 code of the prices (pricing.currency).
+	Currency string
+	// Tenant names the billing account of FOCUS exports.
+	Tenant string
+	// SettingsView is the effective configuration /api/v1/settings shows.
+	SettingsView *SettingsView
+	// Keys reports key status for /api/v1/keys; nil answers 404.
+	Keys KeysFunc
 }
 
 // Routes declares every route of the public listener.
@@ -62,7 +72,8 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/api/v1/recommendations", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Right-sizing: recommended CPU and memory requests per workload container, with monthly savings.", Handler: a.handle(a.recommendations)},
 		{Method: "GET", Path: "/api/v1/status", Access: server.Authenticated, Permission: rbac.ReadStatus, Summary: "Cluster sources: health, lag, backfill progress, partial and missing hours (admin).", Handler: a.handle(a.status)},
 	}
-	return append(routes, a.identityRoutes()...)
+	routes = append(routes, a.identityRoutes()...)
+	return append(routes, a.dashboardRoutes()...)
 }
 
 // handlerFunc returns a value to encode as JSON, or an error.
@@ -103,6 +114,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		server.WriteError(w, r, http.StatusUnauthorized, "authentication required", "")
+		return
+	case errors.Is(err, errNotConfigured):
+		server.WriteError(w, r, http.StatusNotFound, "not available: "+err.Error(), "")
 		return
 	case errors.Is(err, context.Canceled):
 		server.WriteError(w, r, 499, "request cancelled", "")
