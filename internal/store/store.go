@@ -45,6 +45,11 @@ type Store interface {
 	Sessions
 	Lockouts
 	AccessRequests
+	// Added for many clusters and several replicas (issue 9).
+	WindowFeed
+	Agents
+	TenantRegistry
+	Locker
 	// Check runs the backend's integrity check (SQLite: PRAGMA quick_check).
 	Check(ctx context.Context) error
 	// SchemaVersion is the applied migration version.
@@ -98,8 +103,9 @@ type Tenants interface {
 	// ListTenants returns every tenant that has keys or any stored row, sorted.
 	ListTenants(ctx context.Context) ([]string, error)
 	// DeleteTenantData deletes every row of tenant except its keys (windows,
-	// clusters, principals, tokens, sessions, lockouts, access requests, ...) in
-	// one transaction and reports how many.
+	// clusters, principals, tokens, sessions, lockouts, access requests, agent
+	// enrolments, its registry entry, ...) in one transaction and reports how
+	// many.
 	DeleteTenantData(ctx context.Context, tenant string) (int, error)
 	// Reclaim makes deleted rows physically unrecoverable from the database files
 	// and returns their space where the backend can (SQLite: secure delete,
@@ -163,13 +169,15 @@ type Row struct {
 	Token         *Token
 	Session       *Session
 	AccessRequest *AccessRequest
+	Agent         *Agent
+	Tenant        *TenantRecord
 }
 
 // Dumper exports and imports every row, for backups and moving between backends.
 type Dumper interface {
 	// Dump calls fn with every row (but lockouts), read from one consistent
 	// snapshot while writers continue, parents before children (principals
-	// before tokens, sessions and access requests).
+	// before tokens, sessions and access requests; clusters before agents).
 	Dump(ctx context.Context, fn func(Row) error) error
 	// Load inserts the rows next yields into an empty store, in one transaction:
 	// on any error nothing is stored. ErrConflict if the store holds any row.
@@ -244,6 +252,9 @@ type WindowInfo struct {
 	End       time.Time
 	Partial   bool
 	UpdatedAt time.Time
+	// Version is the tenant's window version the last PutWindow of this key
+	// took (see WindowFeed); 0 for windows stored before the feed existed.
+	Version int64
 }
 
 // Principal is a user or service account. NameIndex is a blind index of the

@@ -64,6 +64,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AccessRequests", testAccessRequests},
 		{"DependentsDieWithPrincipal", testDependentsDieWithPrincipal},
 		{"IdentityTenantIsolation", testIdentityTenantIsolation},
+		{"WindowFeed", testWindowFeed},
+		{"WindowFeedConcurrent", testWindowFeedConcurrent},
+		{"Agents", testAgents},
+		{"TenantRegistry", testTenantRegistry},
+		{"Locker", testLocker},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
