@@ -102,12 +102,12 @@ type Agent struct {
 
 	mu        sync.Mutex
 	id        *Identity
-	enrolling *Identity // during enrolment: the pin to verify the server with
-	server int           // index of the server URL in use
-	offset time.Duration // server's clock minus ours, from the last answer
-	known  bool          // offset measured at least once
-	status Status
-	acked  map[int64]int64 // hour start (Unix s) -> delivered store time (Unix ns)
+	enrolling *Identity     // during enrolment: the pin to verify the server with
+	server    int           // index of the server URL in use
+	offset    time.Duration // server's clock minus ours, from the last answer
+	known     bool          // offset measured at least once
+	status    Status
+	acked     map[int64]int64 // hour start (Unix s) -> delivered store time (Unix ns)
 }
 
 // Status is what the agent reports about itself.

@@ -155,9 +155,15 @@ func TestLocalLeaseOnSQLite(t *testing.T) {
 	defer bcancel()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); lease.New(st, lease.Options{Retry: 50 * time.Millisecond}).Run(actx, "job", j.job("a")) }()
+	go func() {
+		defer wg.Done()
+		lease.New(st, lease.Options{Retry: 50 * time.Millisecond}).Run(actx, "job", j.job("a"))
+	}()
 	waitFor(t, "a to run the job", func() bool { w := j.who(); return len(w) == 1 && w[0] == "a" })
-	go func() { defer wg.Done(); lease.New(st, lease.Options{Retry: 50 * time.Millisecond}).Run(bctx, "job", j.job("b")) }()
+	go func() {
+		defer wg.Done()
+		lease.New(st, lease.Options{Retry: 50 * time.Millisecond}).Run(bctx, "job", j.job("b"))
+	}()
 	time.Sleep(300 * time.Millisecond)
 	if w := j.who(); len(w) != 1 || w[0] != "a" {
 		t.Fatalf("running = %v, want only a", w)
