@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -51,6 +52,22 @@ func (p pageReq) bounds(n int) (lo, hi int, next string) {
 		next = base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.Itoa(hi)))
 	}
 	return lo, hi, next
+}
+
+// listPage answers a list route: the page of items that the request's limit and
+// cursor select, under key, with "next" when more follow. Items must come in a
+// stable order (the store lists by creation).
+func listPage[T any](r *http.Request, key string, items []T) (map[string]any, error) {
+	p, err := parsePage(r.URL.Query(), 100, 500)
+	if err != nil {
+		return nil, err
+	}
+	lo, hi, next := p.bounds(len(items))
+	out := map[string]any{key: items[lo:hi], "count": len(items)}
+	if next != "" {
+		out["next"] = next
+	}
+	return out, nil
 }
 
 // parseSort reads and removes sort from v: a field name, descending with a

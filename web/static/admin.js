@@ -1,4 +1,4 @@
-import { $, el, api, dateTime, table, empty, showError, APIError } from "./app.js";
+import { $, el, api, apiAll, dateTime, table, empty, showError, APIError } from "./app.js";
 
 // Each section loads on its own: one missing or failing API leaves the others
 // working. Status, audit, posture and telemetry follow the contracts of
@@ -30,7 +30,7 @@ const scopeText = (s) => {
 };
 
 async function users(root) {
-  const r = await api("/api/v1/users");
+  const r = await apiAll("/api/v1/users", "users");
   const people = r.users.filter((u) => u.kind !== "service");
   root.replaceChildren(table([
     { label: "Name", render: (u) => { const b = el("button", { type: "button", class: "link" }, u.name); b.addEventListener("click", () => detail(u)); return b; } },
@@ -64,7 +64,7 @@ async function detail(u) {
   const root = $("#userdetail");
   root.replaceChildren(el("p", { class: "muted" }, "Loading…"));
   try {
-    const [s, t] = await Promise.all([api(`/api/v1/users/${encodeURIComponent(u.id)}/sessions`), api(`/api/v1/users/${encodeURIComponent(u.id)}/tokens`)]);
+    const [s, t] = await Promise.all([apiAll(`/api/v1/users/${encodeURIComponent(u.id)}/sessions`, "sessions"), apiAll(`/api/v1/users/${encodeURIComponent(u.id)}/tokens`, "tokens")]);
     const revoke = (path, label) => { const b = el("button", { type: "button", class: "danger" }, label); b.addEventListener("click", async () => { try { await api(path, { method: "DELETE" }); detail(u); } catch (e) { showError(root, e); } }); return b; };
     root.replaceChildren(el("h3", {}, `${u.name}: sessions`),
       s.sessions.length ? table([
@@ -82,7 +82,7 @@ async function detail(u) {
 }
 
 async function requests(root) {
-  const r = await api("/api/v1/access-requests?state=pending");
+  const r = await apiAll("/api/v1/access-requests?state=pending", "requests");
   if (!r.requests.length) { root.replaceChildren(empty("No pending access requests.")); return; }
   const act = (x, verb, cls) => { const b = el("button", { type: "button", class: cls }, verb); b.addEventListener("click", async () => { try { await api(`/api/v1/access-requests/${encodeURIComponent(x.id)}/${verb.toLowerCase()}`, { method: "POST", body: {} }); section("requests", requests); } catch (e) { showError(root, e); } }); return b; };
   root.replaceChildren(table([

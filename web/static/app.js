@@ -50,6 +50,20 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   return data;
 }
 
+// apiAll GETs every page of a list route (following "next" cursors) and returns
+// the items under key, concatenated.
+export async function apiAll(path, key, { signal } = {}) {
+  const items = [];
+  let next = "";
+  do {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api(next ? `${path}${sep}limit=500&cursor=${encodeURIComponent(next)}` : `${path}${sep}limit=500`, { signal });
+    items.push(...(page[key] || []));
+    next = page.next || "";
+  } while (next);
+  return { [key]: items };
+}
+
 // loading shows a spinner with the elapsed seconds and a Cancel button in
 // status while fn(signal) runs; errors and cancellation are shown there too.
 export async function loading(status, what, fn) {
