@@ -50,6 +50,7 @@ type Store interface {
 	Agents
 	TenantRegistry
 	Locker
+	TenantTokens
 	// Check runs the backend's integrity check (SQLite: PRAGMA quick_check).
 	Check(ctx context.Context) error
 	// SchemaVersion is the applied migration version.

@@ -333,3 +333,118 @@ func testLocker(t *testing.T, s store.Store) {
 		t.Errorf("second Release = %v, want nil", err)
 	}
 }
+
+// testTenantBound: a store bound to t1 refuses every call naming t2, hides
+// t2's rows from lookups not keyed by tenant, refuses operations over every
+// tenant, and changes nothing of t2's.
+func testTenantBound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, tenant := range []string{"t1", "t2"} {
+		_, err := s.EnsureCluster(ctx, store.Cluster{Tenant: tenant, ID: "c1", NameIndex: []byte("idx"), Sealed: []byte("s"), CreatedAt: t0})
+		must(t, "EnsureCluster", err)
+		must(t, "PutWindow", s.PutWindow(ctx, window(tenant, "c1", hourly, t0, "b-"+tenant)))
+		p := principal(tenant, "p-"+tenant, "alice")
+		p.EmailIndex, p.SubjectIndex = []byte("e"), []byte("s")
+		must(t, "InsertPrincipal", s.InsertPrincipal(ctx, p))
+		must(t, "InsertToken", s.InsertToken(ctx, token(tenant, "k-"+tenant, "p-"+tenant)))
+		must(t, "InsertSession", s.InsertSession(ctx, session(tenant, "s-"+tenant, "p-"+tenant, store.SessionActive)))
+		must(t, "InsertAccessRequest", s.InsertAccessRequest(ctx, request(tenant, "r-"+tenant, "p-"+tenant, t0)))
+		_, err = s.AddFailure(ctx, tenant, []byte("lk"), t0, t0.Add(-time.Hour))
+		must(t, "AddFailure", err)
+		must(t, "InsertAgent", s.InsertAgent(ctx, agent(tenant, "a-"+tenant, "c1", "tok-"+tenant)))
+	}
+	before := dumpAll(t, s)
+	b := store.ForTenant(s, "t1")
+	const o = "t2"
+	k := store.WindowKey{Tenant: o, ClusterID: "c1", Resolution: hourly, Start: t0}
+	r := store.WindowRange{Tenant: o, Resolution: hourly, To: t0.Add(time.Hour)}
+	calls := map[string]func() error{
+		"EnsureCluster": func() error {
+			_, err := b.EnsureCluster(ctx, store.Cluster{Tenant: o, ID: "c2", NameIndex: []byte("x"), Sealed: []byte("s")})
+			return err
+		},
+		"ListClusters":  func() error { _, err := b.ListClusters(ctx, o); return err },
+		"PutWindow":     func() error { return b.PutWindow(ctx, window(o, "c1", hourly, t0, "evil")) },
+		"GetWindow":     func() error { _, err := b.GetWindow(ctx, k); return err },
+		"ScanWindows":   func() error { return b.ScanWindows(ctx, r, func(store.Window) error { return nil }) },
+		"WindowStarts":  func() error { _, err := b.WindowStarts(ctx, r); return err },
+		"DeleteWindows": func() error { _, err := b.DeleteWindows(ctx, r); return err },
+		"WindowsSince":  func() error { _, err := b.WindowsSince(ctx, o, 0); return err },
+		"InsertPrincipal": func() error {
+			return b.InsertPrincipal(ctx, principal(o, "p-new", "mallory"))
+		},
+		"GetPrincipal":          func() error { _, err := b.GetPrincipal(ctx, o, "p-t2"); return err },
+		"GetPrincipalByName":    func() error { _, err := b.GetPrincipalByName(ctx, o, []byte("idx-alice")); return err },
+		"GetPrincipalByEmail":   func() error { _, err := b.GetPrincipalByEmail(ctx, o, []byte("e")); return err },
+		"GetPrincipalBySubject": func() error { _, err := b.GetPrincipalBySubject(ctx, o, []byte("s")); return err },
+		"ListPrincipals":        func() error { _, err := b.ListPrincipals(ctx, o); return err },
+		"UpdatePrincipal": func() error {
+			p := principal(o, "p-t2", "alice")
+			p.Version = 1
+			_, err := b.UpdatePrincipal(ctx, p)
+			return err
+		},
+		"TouchPrincipal":          func() error { return b.TouchPrincipal(ctx, o, "p-t2", t0.Add(time.Hour)) },
+		"DeletePrincipal":         func() error { return b.DeletePrincipal(ctx, o, "p-t2") },
+		"InsertToken":             func() error { return b.InsertToken(ctx, token(o, "k-new", "p-t2")) },
+		"ListTokens":              func() error { _, err := b.ListTokens(ctx, o, ""); return err },
+		"RevokeToken":             func() error { return b.RevokeToken(ctx, o, "k-t2", t0) },
+		"RevokePrincipalTokens":   func() error { _, err := b.RevokePrincipalTokens(ctx, o, "p-t2", t0); return err },
+		"InsertSession":           func() error { return b.InsertSession(ctx, session(o, "s-new", "p-t2", store.SessionActive)) },
+		"ListSessions":            func() error { _, err := b.ListSessions(ctx, o, ""); return err },
+		"TouchSession":            func() error { return b.TouchSession(ctx, o, "s-t2", t0.Add(time.Hour)) },
+		"RevokeSession":           func() error { return b.RevokeSession(ctx, o, "s-t2", t0) },
+		"RevokePrincipalSessions": func() error { _, err := b.RevokePrincipalSessions(ctx, o, "p-t2", t0); return err },
+		"AddFailure":              func() error { _, err := b.AddFailure(ctx, o, []byte("lk"), t0, t0); return err },
+		"LockUntil":               func() error { return b.LockUntil(ctx, o, []byte("lk"), t0.Add(time.Hour)) },
+		"GetLockout":              func() error { _, err := b.GetLockout(ctx, o, []byte("lk")); return err },
+		"ClearLockout":            func() error { return b.ClearLockout(ctx, o, []byte("lk")) },
+		"InsertAccessRequest":     func() error { return b.InsertAccessRequest(ctx, request(o, "r-new", "p-t2", t0)) },
+		"GetAccessRequest":        func() error { _, err := b.GetAccessRequest(ctx, o, "r-t2"); return err },
+		"ListAccessRequests":      func() error { _, err := b.ListAccessRequests(ctx, o, ""); return err },
+		"DecideAccessRequest": func() error {
+			_, err := b.DecideAccessRequest(ctx, o, "r-t2", store.RequestApproved, "p-t1", t0)
+			return err
+		},
+		"InsertAgent":    func() error { return b.InsertAgent(ctx, agent(o, "a-new", "c1", "tok-new")) },
+		"GetAgent":       func() error { _, err := b.GetAgent(ctx, o, "a-t2"); return err },
+		"ListAgents":     func() error { _, err := b.ListAgents(ctx, o); return err },
+		"ClaimJoinToken": func() error { _, err := b.ClaimJoinToken(ctx, o, "a-t2", []byte("sha256-of-tok-t2"), t0); return err },
+		"NewJoinToken": func() error {
+			_, err := b.NewJoinToken(ctx, o, "a-t2", []byte("h"), t0.Add(time.Hour))
+			return err
+		},
+		"SetAgentCertificate": func() error { return b.SetAgentCertificate(ctx, o, "a-t2", 0, "01", t0) },
+		"RevokeAgent":         func() error { return b.RevokeAgent(ctx, o, "a-t2", t0) },
+		"TouchAgent":          func() error { return b.TouchAgent(ctx, o, "a-t2", t0, 0) },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, store.ErrOtherTenant) {
+			t.Errorf("bound to t1, %s(t2) = %v, want ErrOtherTenant", name, err)
+		}
+	}
+	// Lookups not keyed by tenant: another tenant's row is not found.
+	_, err := b.GetTokenByHash(ctx, []byte("sha256-of-k-t2"))
+	wantErr(t, "GetTokenByHash(t2's token)", err, store.ErrNotFound)
+	_, err = b.GetSessionByHash(ctx, []byte("sha256-of-s-t2"))
+	wantErr(t, "GetSessionByHash(t2's session)", err, store.ErrNotFound)
+	wantErr(t, "TouchToken(t2's token)", b.TouchToken(ctx, "k-t2", t0.Add(time.Hour)), store.ErrNotFound)
+	_, err = b.PurgeSessions(ctx, t0.Add(100*time.Hour))
+	wantErr(t, "PurgeSessions", err, store.ErrGlobal)
+	_, err = b.PurgeLockouts(ctx, t0.Add(100*time.Hour))
+	wantErr(t, "PurgeLockouts", err, store.ErrGlobal)
+	if after := dumpAll(t, s); !slices.Equal(after, before) {
+		t.Errorf("calls refused by the bound store changed rows:\n%v\nwas\n%v", after, before)
+	}
+	// Its own tenant's rows are served.
+	if tok, err := b.GetTokenByHash(ctx, []byte("sha256-of-k-t1")); err != nil || tok.Tenant != "t1" {
+		t.Errorf("GetTokenByHash(own) = %+v, %v", tok, err)
+	}
+	must(t, "TouchToken(own)", b.TouchToken(ctx, "k-t1", t0.Add(time.Hour)))
+	if ps, err := b.ListPrincipals(ctx, "t1"); err != nil || len(ps) != 1 {
+		t.Errorf("ListPrincipals(own) = %d, %v", len(ps), err)
+	}
+	if ws, err := b.WindowStarts(ctx, store.WindowRange{Tenant: "t1", Resolution: hourly, To: t0.Add(time.Hour)}); err != nil || len(ws) != 1 {
+		t.Errorf("WindowStarts(own) = %d, %v", len(ws), err)
+	}
+}
