@@ -120,7 +120,16 @@ func (a *Admin) Add(ctx context.Context, name string) (Enrolment, error) {
 // that lost its directory, or whose certificate expired, enrols with it; its
 // older certificates stop working when the new token is used).
 func (a *Admin) Token(ctx context.Context, name string) (Enrolment, error) {
-	ag, err := a.active(ctx, name)
+	id, err := a.clusterID(ctx, name)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	return a.TokenByID(ctx, id)
+}
+
+// TokenByID is Token for a cluster id.
+func (a *Admin) TokenByID(ctx context.Context, clusterID string) (Enrolment, error) {
+	name, ag, err := a.active(ctx, clusterID)
 	if err != nil {
 		return Enrolment{}, err
 	}
@@ -138,7 +147,16 @@ func (a *Admin) Token(ctx context.Context, name string) (Enrolment, error) {
 // Revoke revokes the cluster's active enrolment: its agent is refused from its
 // next request. The cluster's stored costs stay.
 func (a *Admin) Revoke(ctx context.Context, name string) (ClusterInfo, error) {
-	ag, err := a.active(ctx, name)
+	id, err := a.clusterID(ctx, name)
+	if err != nil {
+		return ClusterInfo{}, err
+	}
+	return a.RevokeByID(ctx, id)
+}
+
+// RevokeByID is Revoke for a cluster id.
+func (a *Admin) RevokeByID(ctx context.Context, clusterID string) (ClusterInfo, error) {
+	name, ag, err := a.active(ctx, clusterID)
 	if err != nil {
 		return ClusterInfo{}, err
 	}
@@ -149,30 +167,39 @@ func (a *Admin) Revoke(ctx context.Context, name string) (ClusterInfo, error) {
 	return info(name, ag), nil
 }
 
-func (a *Admin) active(ctx context.Context, name string) (store.Agent, error) {
+func (a *Admin) clusterID(ctx context.Context, name string) (string, error) {
 	clusters, err := a.Sets.Clusters(ctx)
 	if err != nil {
-		return store.Agent{}, err
+		return "", err
 	}
-	clusterID := ""
 	for id, n := range clusters {
 		if n == name {
-			clusterID = id
+			return id, nil
 		}
 	}
-	if clusterID == "" {
-		return store.Agent{}, fmt.Errorf("%w: %q", ErrNoCluster, name)
+	return "", fmt.Errorf("%w: %q", ErrNoCluster, name)
+}
+
+// active returns the cluster's name and active enrolment.
+func (a *Admin) active(ctx context.Context, clusterID string) (string, store.Agent, error) {
+	clusters, err := a.Sets.Clusters(ctx)
+	if err != nil {
+		return "", store.Agent{}, err
+	}
+	name, ok := clusters[clusterID]
+	if !ok {
+		return "", store.Agent{}, ErrNoCluster
 	}
 	agents, err := a.Store.ListAgents(ctx, a.Sets.Tenant())
 	if err != nil {
-		return store.Agent{}, err
+		return "", store.Agent{}, err
 	}
 	for _, ag := range agents {
 		if ag.ClusterID == clusterID && ag.State == store.AgentActive {
-			return ag, nil
+			return name, ag, nil
 		}
 	}
-	return store.Agent{}, fmt.Errorf("%w: %q", ErrNoAgent, name)
+	return "", store.Agent{}, fmt.Errorf("%w: %q", ErrNoAgent, name)
 }
 
 // List lists the tenant's clusters: those with agents (every enrolment, newest

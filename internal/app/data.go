@@ -25,6 +25,10 @@ type data struct {
 	store   store.Store
 	keyring *seal.Keyring
 	kek     seal.KEK
+	// tenant is the tenant administration commands act on (DefaultTenant
+	// unless --tenant named one); hosted is hosted mode (tenant-bound stores).
+	tenant string
+	hosted bool
 	// warnings are things the operator should fix, logged at start.
 	warnings []string
 }
@@ -90,7 +94,7 @@ func openData(ctx context.Context, cfg config.Config, now func() time.Time) (*da
 		st.Close()
 		return nil, err
 	}
-	return &data{store: st, keyring: kr, kek: kek, warnings: warnings}, nil
+	return &data{store: st, keyring: kr, kek: kek, warnings: warnings, tenant: DefaultTenant, hosted: cfg.Hosted.Enabled}, nil
 }
 
 // storeName names the configured store in messages (never a password).
@@ -160,7 +164,7 @@ func openStore(ctx context.Context, cfg config.Config, now func() time.Time) (st
 		if err != nil {
 			return nil, err
 		}
-		return postgres.Open(ctx, pc, postgres.Options{Now: now})
+		return postgres.Open(ctx, pc, postgres.Options{Now: now, LeaseCheck: cfg.HA.LeaseCheck})
 	}
 	return sqlite.Open(ctx, cfg.Storage.SQLite.Path, sqlite.Options{Now: now})
 }

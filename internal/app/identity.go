@@ -20,7 +20,7 @@ import (
 
 // newAuth builds the account service with the configured policy.
 func newAuth(d *data, cfg config.Config, now func() time.Time, log *slog.Logger) *auth.Service {
-	svc := auth.New(d.store, d.keyring, DefaultTenant, now)
+	svc := auth.New(d.tenantData(), d.keyring, d.tenant, now)
 	a := cfg.Auth
 	p := svc.Policy
 	p.TokenTTL, p.MaxTokenTTL = a.TokenTTL, a.MaxTokenTTL
@@ -125,7 +125,7 @@ func sweep(ctx context.Context, svc *auth.Service, interval time.Duration, log *
 
 // withAuth opens the data directory and runs fn with the account service.
 func withAuth(ctx context.Context, cfg config.Config, env Env, fn func(*auth.Service) error) error {
-	d, err := openData(ctx, cfg, env.Now)
+	d, err := openDataFor(ctx, cfg, env)
 	if err != nil {
 		return err
 	}

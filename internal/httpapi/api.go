@@ -59,6 +59,9 @@ type API struct {
 	SettingsView *SettingsView
 	// Keys reports key status for /api/v1/keys; nil answers 404.
 	Keys KeysFunc
+
+	// Clusters enrols and revokes agents (issue 9); nil answers 404.
+	Clusters ClusterAdmin
 }
 
 // Routes declares every route of the public listener.
@@ -73,6 +76,7 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/api/v1/status", Access: server.Authenticated, Permission: rbac.ReadStatus, Summary: "Cluster sources: health, lag, backfill progress, partial and missing hours (admin).", Handler: a.handle(a.status)},
 	}
 	routes = append(routes, a.identityRoutes()...)
+	routes = append(routes, a.clusterRoutes()...)
 	return append(routes, a.dashboardRoutes()...)
 }
 
@@ -104,7 +108,7 @@ func (a *API) handle(fn handlerFunc) http.Handler {
 // the caller (parameter errors) are shown; anything else is logged with the request
 // id and answered generically.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if a.writeIdentityError(w, r, err) {
+	if a.writeIdentityError(w, r, err) || a.writeClusterError(w, r, err) {
 		return
 	}
 	if pe, ok := query.IsParamError(err); ok {

@@ -60,6 +60,14 @@ type Held struct {
 	Since time.Time
 }
 
+// Holds reports whether this process holds the named lease.
+func (r *Runner) Holds(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.held[name]
+	return ok
+}
+
 // Held lists the leases this process holds, by name.
 func (r *Runner) Held() []Held {
 	r.mu.Lock()

@@ -56,12 +56,15 @@ const (
 	ManageSelf Permission = "self:manage"
 	// ProvisionUsers: SCIM 2.0 provisioning (Provisioner only).
 	ProvisionUsers Permission = "users:provision"
+	// ManageClusters: enrolling clusters' agents (join tokens) and revoking
+	// them (admins only; issue 9).
+	ManageClusters Permission = "clusters:manage"
 )
 
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{ReadCosts, ReadAssets, ReadStatus, ManageUsers, ManageSettings, ReadAudit, ReadPosture, ManageSelf}
+		return []Permission{ReadCosts, ReadAssets, ReadStatus, ManageUsers, ManageSettings, ReadAudit, ReadPosture, ManageSelf, ManageClusters}
 	case Editor:
 		return []Permission{ReadCosts, ReadAssets, ManageSettings, ManageSelf}
 	case Viewer:

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -328,6 +329,13 @@ type Listener struct {
 	Addr    string
 	Handler http.Handler
 	TLS     bool // serve HTTPS with the server's TLS config
+	// TLSConfig, when set, is this listener's own TLS configuration (the
+	// agents listener: the internal CA's certificate and client certificates).
+	TLSConfig *tls.Config
+	// Allow, when not empty, lists the networks that may connect; other
+	// connections are closed before TLS or HTTP. Proxies are let through too,
+	// for ClientAddress to check the client they forward.
+	Allow, Proxies []netip.Prefix
 }
 
 // Config configures Run.
@@ -365,6 +373,9 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 			closeAll()
 			return fmt.Errorf("%s listener on %s: %w", l.Name, l.Addr, err)
 		}
+		if len(l.Allow) > 0 {
+			ln = &allowListener{Listener: ln, allow: l.Allow, proxies: l.Proxies, name: l.Name, log: cfg.Log}
+		}
 		hs := &http.Server{
 			Handler:           l.Handler,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -376,13 +387,17 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 			BaseContext:       func(net.Listener) context.Context { return ctx },
 		}
 		if l.TLS {
-			if cfg.TLS == nil {
+			tc := cfg.TLS
+			if l.TLSConfig != nil {
+				tc = l.TLSConfig
+			}
+			if tc == nil {
 				closeAll()
 				ln.Close()
 				return fmt.Errorf("%s listener wants TLS but no TLS configuration was given", l.Name)
 			}
-			hs.TLSConfig = cfg.TLS
-			ln = tls.NewListener(ln, cfg.TLS)
+			hs.TLSConfig = tc
+			ln = tls.NewListener(ln, tc)
 		}
 		srvs = append(srvs, srv{hs: hs, ln: ln, l: l})
 	}
