@@ -22,7 +22,9 @@ func (c *cli) clusterCmd() *cobra.Command {
 		}}
 	}
 	cmd.AddCommand(one("add", "Register a cluster and print its agent's one-time join token (it pins this installation's CA)",
-		func(cmd *cobra.Command, cfg config.Config, env app.Env, name string) error { return app.ClusterAdd(cmd.Context(), cfg, env, name) }))
+		func(cmd *cobra.Command, cfg config.Config, env app.Env, name string) error {
+			return app.ClusterAdd(cmd.Context(), cfg, env, name)
+		}))
 	cmd.AddCommand(one("token", "Print a new one-time join token for an enrolled cluster (its agent re-enrols; older certificates stop working)",
 		func(cmd *cobra.Command, cfg config.Config, env app.Env, name string) error {
 			return app.ClusterToken(cmd.Context(), cfg, env, name)
@@ -91,6 +93,8 @@ func (c *cli) tenantAdminCmds() []*cobra.Command {
 		}}
 	add.Flags().StringSliceVar(&hosts, "host", nil, "host name of the tenant (repeat or comma-separate)")
 	list := &cobra.Command{Use: "list", Short: "List hosted tenants and their host names", Args: cobra.NoArgs,
-		RunE: c.runWith(func(cmd *cobra.Command, cfg config.Config, env app.Env) error { return app.TenantList(cmd.Context(), cfg, env) })}
+		RunE: c.runWith(func(cmd *cobra.Command, cfg config.Config, env app.Env) error {
+			return app.TenantList(cmd.Context(), cfg, env)
+		})}
 	return []*cobra.Command{add, list}
 }

@@ -329,8 +329,8 @@ func Default() Config {
 		Recommendations: RecommendationsConfig{
 			CPUPercentile: 95, CPUHeadroom: 15, RAMHeadroom: 15, MinHours: 24,
 		},
-		Demo: DemoConfig{ClusterName: "demo", Seed: 1, Pods: 300, Days: 30},
-		Log:  LogConfig{Level: "info", Format: "json"},
+		Demo:   DemoConfig{ClusterName: "demo", Seed: 1, Pods: 300, Days: 30},
+		Log:    LogConfig{Level: "info", Format: "json"},
 		Agents: AgentsConfig{CertTTL: 72 * time.Hour, JoinTokenTTL: time.Hour, MaxClockSkew: 5 * time.Minute, MaxWindowBytes: 64 << 20},
 		Agent:  AgentConfig{RetryMax: 5 * time.Minute},
 		HA:     HAConfig{LeaseRetry: 5 * time.Second, LeaseCheck: 3 * time.Second},
