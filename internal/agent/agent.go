@@ -86,8 +86,11 @@ type Options struct {
 	MaxSkew time.Duration
 	// Timeout bounds one request (default 60s).
 	Timeout time.Duration
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Heartbeat: with nothing to deliver for this long, the agent pings the
+	// server (liveness, clock skew, revocation noticed; default 1m).
+	Heartbeat time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 // Agent pushes one cluster's windows.
@@ -108,6 +111,8 @@ type Agent struct {
 	known     bool          // offset measured at least once
 	status    Status
 	acked     map[int64]int64 // hour start (Unix s) -> delivered store time (Unix ns)
+	// lastContact is the last delivery or heartbeat.
+	lastContact time.Time
 }
 
 // Status is what the agent reports about itself.
@@ -153,6 +158,9 @@ func New(opts Options) *Agent {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 60 * time.Second
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = time.Minute
 	}
 	a := &Agent{opts: opts, log: opts.Log, codec: codec.New(), acked: map[int64]int64{}}
 	a.anon = a.client(false)

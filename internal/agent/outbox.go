@@ -150,6 +150,7 @@ func (a *Agent) pushLoop(ctx context.Context) {
 			lastPrune = now
 			a.prune(ctx)
 		}
+		a.heartbeat(ctx)
 		sleep(ctx, a.opts.Poll)
 	}
 }
@@ -178,6 +179,7 @@ func (a *Agent) push(ctx context.Context, info store.WindowInfo) (time.Duration,
 	a.acked[info.Start.Unix()] = w.UpdatedAt.UnixNano()
 	a.status.Delivered++
 	a.status.LastPush = a.opts.Now()
+	a.lastContact = a.status.LastPush
 	a.mu.Unlock()
 	if err := a.saveAcked(ctx); err != nil {
 		// Delivered, but not recorded: it is sent again, and stored once.
@@ -219,4 +221,23 @@ func (a *Agent) prune(ctx context.Context) {
 		_ = a.saveAcked(ctx)
 		a.log.Info("outbox: delivered windows past agent.keep deleted", "windows", n)
 	}
+}
+
+// heartbeat pings the server when the agent has not reached it for Heartbeat.
+func (a *Agent) heartbeat(ctx context.Context) {
+	a.mu.Lock()
+	idle := a.opts.Now().Sub(a.lastContact)
+	a.mu.Unlock()
+	if idle < a.opts.Heartbeat {
+		return
+	}
+	var resp agentapi.PingResponse
+	if err := a.call(ctx, "GET", agentapi.PathPing, "", nil, &resp, true); err != nil {
+		if ctx.Err() == nil {
+			a.fail(fmt.Errorf("heartbeat: %w", err))
+		}
+	}
+	a.mu.Lock()
+	a.lastContact = a.opts.Now() // tried: the next heartbeat is one period later
+	a.mu.Unlock()
 }
