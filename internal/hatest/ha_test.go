@@ -495,4 +495,3 @@ func TestKillAReplicaAndStopPostgres(t *testing.T) {
 	b.term(t)
 	t.Logf("%s: done; %d failovers, %d certificate renewals", time.Since(began).Round(time.Second), failovers, renewals)
 }
-
