@@ -31,6 +31,7 @@ type AgentOptions struct {
 // central server until ctx ends.
 func RunAgent(ctx context.Context, cfg config.Config, env Env, o AgentOptions) error {
 	log := env.Log.With("component", "agent")
+	setMemoryLimit(cfg, log)
 	servers := o.Servers
 	if len(servers) == 0 {
 		servers = cfg.Agent.Servers
