@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -255,6 +256,15 @@ func newAPI(dp serveDeps, tenant string, qs *query.Service, authn *auth.Service)
 		Log:  dp.env.Log.With("component", "api"),
 		Auth: authn, Pages: dp.pages, PasswordLogin: cfg.Auth.PasswordLogin,
 		Currency: cfg.Pricing.Currency, Tenant: tenant,
+		Leases: func() []httpapi.LeaseStatus {
+			var out []httpapi.LeaseStatus
+			for _, h := range dp.leases.Held() {
+				if strings.HasSuffix(h.Name, "/"+tenant) || strings.Contains(h.Name, "/"+tenant+"/") || (!cfg.Hosted.Enabled && !strings.Contains(h.Name, "/")) {
+					out = append(out, httpapi.LeaseStatus{Name: h.Name, Since: h.Since.UTC()})
+				}
+			}
+			return out
+		},
 	}
 	if dp.sso != nil {
 		api.OIDC = dp.sso

@@ -251,6 +251,27 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 	if x := h.do("GET", base(b)+"/api/v1/me", nil, ""); x.code != 200 {
 		t.Fatalf("token on b = %d", x.code)
 	}
+	// The status endpoint tells which replica runs which job.
+	held := map[string]int{}
+	for _, r := range []*replica{a, b} {
+		x := h.do("GET", base(r)+"/api/v1/status", nil, "")
+		var st struct {
+			Data struct {
+				Leases []struct{ Name string } `json:"leases"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(x.body), &st); err != nil || x.code != 200 {
+			t.Fatalf("status on %s = %d: %s", r.name, x.code, x.body)
+		}
+		for _, l := range st.Data.Leases {
+			held[l.Name]++
+		}
+	}
+	for _, l := range []string{"ingest/default/" + clusterName, "rollup/default", "sweep/default", "maintenance"} {
+		if held[l] != 1 {
+			t.Errorf("the replicas' status shows %s held %d times, want once", l, held[l])
+		}
+	}
 	// An agent pushes through the replicas: its costs are on both.
 	var out bytes.Buffer
 	if err := app.ClusterAdd(ctx, cfgA, env(io.Discard, &out), "edge-ha"); err != nil {

@@ -62,6 +62,8 @@ type API struct {
 
 	// Clusters enrols and revokes agents (issue 9); nil answers 404.
 	Clusters ClusterAdmin
+	// Leases lists the background jobs this replica runs, for /api/v1/status.
+	Leases func() []LeaseStatus
 }
 
 // Routes declares every route of the public listener.
