@@ -134,6 +134,17 @@ func (h *hosted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
+	if r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") {
+		// Load balancers check replicas by address, not by a tenant's name:
+		// the process answers, and says nothing about tenants.
+		if err != nil && !errors.Is(err, store.ErrNotFound) && r.URL.Path == "/readyz" {
+			server.WriteError(w, r, http.StatusServiceUnavailable, "the service cannot reach its database", "")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+		return
+	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		h.dp.env.Log.ErrorContext(r.Context(), "hosted: resolving the tenant", "error", err)
 		server.WriteError(w, r, http.StatusServiceUnavailable, "the service cannot reach its database; retry later", "")

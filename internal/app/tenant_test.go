@@ -246,6 +246,12 @@ func TestCrossTenantMatrix(t *testing.T) {
 	if a := h.do("initech.test", "GET", "/api/v1/me", acme.token, "", nil, ""); a.code != 404 || leaks(a.body) != "" || strings.Contains(a.body, "acme") {
 		t.Errorf("unknown host = %d: %s", a.code, a.body)
 	}
+	// Health checks by address answer without naming a tenant.
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if a := h.do("127.0.0.1", "GET", p, "", "", nil, ""); a.code != 200 || leaks(a.body) != "" || strings.Contains(a.body, "acme") {
+			t.Errorf("%s by address = %d: %s", p, a.code, a.body)
+		}
+	}
 	// A session of acme is nothing on globex's host.
 	var out bytes.Buffer
 	if err := app.AddUserWith(ctx, cfg, tenantEnv("acme", &out), app.UserOptions{Name: "acme-viewer", Role: "viewer"}); err != nil {
