@@ -12,7 +12,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 
-.PHONY: build run test test-short tools lint bench clean
+.PHONY: build run test test-short tools lint bench clean manifests image-context
 
 ## build: the static binary in bin/
 build:
@@ -53,6 +53,11 @@ bench:
 	@awk '/^Benchmark(Seal|Open)\/1MiB/ { for (i = 1; i <= NF; i++) if ($$i == "MB/s") printf "report: %s %s MB/s on one core (target >= 1000 MB/s per core)\n", $$1, $$(i-1) } \
 	  /^BenchmarkQueryEncryptionOverhead/ { for (i = 1; i <= NF; i++) if ($$i == "overhead-%") printf "report: query overhead of encryption %s %% (target <= 10 %%)\n", $$(i-1) }' bench.out
 	$(GO) run ./internal/bench/report | tee -a bench.out
+
+## manifests: regenerate deploy/manifests (plain manifests for users without Helm)
+## from the chart and its example presets; a test fails when they are out of date
+manifests:
+	$(GO) test ./deploy/helm/charttest -run '^TestManifestsAreCurrent$$' -count=1 -update
 
 clean:
 	rm -rf bin bench.out

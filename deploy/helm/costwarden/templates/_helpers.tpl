@@ -73,48 +73,48 @@ fsGroup): their values never pass through the chart.
 {{- $server := eq $v.mode "server" -}}
 mounts:
 {{- if and $server (ne $v.tls.mode "selfSigned") }}
-  - {volume: tls, secret: {{ include "costwarden.tlsSecret" . | quote }}, dir: /etc/costwarden/tls, items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]}
+  - {volume: tls, from: tls.existingSecret, secret: {{ include "costwarden.tlsSecret" . | quote }}, dir: /etc/costwarden/tls, items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]}
 {{- end }}
 {{- if eq $v.keys.provider "secret" }}
-  - {volume: kek, secret: {{ $v.keys.secret.name | quote }}, dir: /etc/costwarden/kek, items: [{key: {{ $v.keys.secret.key | quote }}, path: kek}]}
+  - {volume: kek, from: keys.secret.name, secret: {{ $v.keys.secret.name | quote }}, dir: /etc/costwarden/kek, items: [{key: {{ $v.keys.secret.key | quote }}, path: kek}]}
 {{- end }}
 {{- if eq $v.keys.provider "awskms" }}
 {{- if $v.keys.awskms.credentialsSecret.name }}
-  - {volume: aws-credentials, secret: {{ $v.keys.awskms.credentialsSecret.name | quote }}, dir: /etc/costwarden/aws, items: [{key: {{ $v.keys.awskms.credentialsSecret.key | quote }}, path: credentials}]}
+  - {volume: aws-credentials, from: keys.awskms.credentialsSecret.name, secret: {{ $v.keys.awskms.credentialsSecret.name | quote }}, dir: /etc/costwarden/aws, items: [{key: {{ $v.keys.awskms.credentialsSecret.key | quote }}, path: credentials}]}
 {{- end }}
-{{- include "costwarden.caMount" (dict "name" "kms-ca" "ca" $v.keys.awskms.ca) }}
+{{- include "costwarden.caMount" (dict "name" "kms-ca" "ca" $v.keys.awskms.ca "from" "keys.awskms.ca") }}
 {{- end }}
 {{- if eq $v.storage.driver "postgres" }}
 {{- if $v.storage.postgres.passwordSecret.name }}
-  - {volume: postgres-password, secret: {{ $v.storage.postgres.passwordSecret.name | quote }}, dir: /etc/costwarden/postgres, items: [{key: {{ $v.storage.postgres.passwordSecret.key | quote }}, path: password}]}
+  - {volume: postgres-password, from: storage.postgres.passwordSecret.name, secret: {{ $v.storage.postgres.passwordSecret.name | quote }}, dir: /etc/costwarden/postgres, items: [{key: {{ $v.storage.postgres.passwordSecret.key | quote }}, path: password}]}
 {{- end }}
-{{- include "costwarden.caMount" (dict "name" "postgres-ca" "ca" $v.storage.postgres.ca) }}
+{{- include "costwarden.caMount" (dict "name" "postgres-ca" "ca" $v.storage.postgres.ca "from" "storage.postgres.ca") }}
 {{- if $v.storage.postgres.clientCertSecret }}
-  - {volume: postgres-client, secret: {{ $v.storage.postgres.clientCertSecret | quote }}, dir: /etc/costwarden/postgres-client, items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]}
+  - {volume: postgres-client, from: storage.postgres.clientCertSecret, secret: {{ $v.storage.postgres.clientCertSecret | quote }}, dir: /etc/costwarden/postgres-client, items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]}
 {{- end }}
 {{- end }}
 {{- if and $server $v.auth.oidc.issuer $v.auth.oidc.clientSecret.name }}
-  - {volume: oidc-client-secret, secret: {{ $v.auth.oidc.clientSecret.name | quote }}, dir: /etc/costwarden/oidc, items: [{key: {{ $v.auth.oidc.clientSecret.key | quote }}, path: client-secret}]}
+  - {volume: oidc-client-secret, from: auth.oidc.clientSecret.name, secret: {{ $v.auth.oidc.clientSecret.name | quote }}, dir: /etc/costwarden/oidc, items: [{key: {{ $v.auth.oidc.clientSecret.key | quote }}, path: client-secret}]}
 {{- end }}
 {{- if $v.collect.prometheus.url }}
-{{- include "costwarden.caMount" (dict "name" "prometheus-ca" "ca" $v.collect.prometheus.ca) }}
+{{- include "costwarden.caMount" (dict "name" "prometheus-ca" "ca" $v.collect.prometheus.ca "from" "collect.prometheus.ca") }}
 {{- if $v.collect.prometheus.bearerTokenSecret.name }}
-  - {volume: prometheus-token, secret: {{ $v.collect.prometheus.bearerTokenSecret.name | quote }}, dir: /etc/costwarden/prometheus-token, items: [{key: {{ $v.collect.prometheus.bearerTokenSecret.key | quote }}, path: token}]}
+  - {volume: prometheus-token, from: collect.prometheus.bearerTokenSecret.name, secret: {{ $v.collect.prometheus.bearerTokenSecret.name | quote }}, dir: /etc/costwarden/prometheus-token, items: [{key: {{ $v.collect.prometheus.bearerTokenSecret.key | quote }}, path: token}]}
 {{- end }}
 {{- if $v.collect.prometheus.basicAuth.passwordSecret.name }}
-  - {volume: prometheus-password, secret: {{ $v.collect.prometheus.basicAuth.passwordSecret.name | quote }}, dir: /etc/costwarden/prometheus-password, items: [{key: {{ $v.collect.prometheus.basicAuth.passwordSecret.key | quote }}, path: password}]}
+  - {volume: prometheus-password, from: collect.prometheus.basicAuth.passwordSecret.name, secret: {{ $v.collect.prometheus.basicAuth.passwordSecret.name | quote }}, dir: /etc/costwarden/prometheus-password, items: [{key: {{ $v.collect.prometheus.basicAuth.passwordSecret.key | quote }}, path: password}]}
 {{- end }}
 {{- end }}
 {{- if and $v.metrics.enabled $v.metrics.tokenSecret.name }}
-  - {volume: metrics-token, secret: {{ $v.metrics.tokenSecret.name | quote }}, dir: /etc/costwarden/metrics, items: [{key: {{ $v.metrics.tokenSecret.key | quote }}, path: token}]}
+  - {volume: metrics-token, from: metrics.tokenSecret.name, secret: {{ $v.metrics.tokenSecret.name | quote }}, dir: /etc/costwarden/metrics, items: [{key: {{ $v.metrics.tokenSecret.key | quote }}, path: token}]}
 {{- end }}
 {{- end -}}
 
 {{- define "costwarden.caMount" -}}
 {{- if .ca.secret }}
-  - {volume: {{ .name }}, secret: {{ .ca.secret | quote }}, dir: /etc/costwarden/{{ .name }}, items: [{key: {{ .ca.key | quote }}, path: ca.crt}]}
+  - {volume: {{ .name }}, from: {{ .from }}.secret, secret: {{ .ca.secret | quote }}, dir: /etc/costwarden/{{ .name }}, items: [{key: {{ .ca.key | quote }}, path: ca.crt}]}
 {{- else if .ca.configMap }}
-  - {volume: {{ .name }}, configMap: {{ .ca.configMap | quote }}, dir: /etc/costwarden/{{ .name }}, items: [{key: {{ .ca.key | quote }}, path: ca.crt}]}
+  - {volume: {{ .name }}, from: {{ .from }}.configMap, configMap: {{ .ca.configMap | quote }}, dir: /etc/costwarden/{{ .name }}, items: [{key: {{ .ca.key | quote }}, path: ca.crt}]}
 {{- end }}
 {{- end -}}
 
@@ -243,6 +243,16 @@ names the values to change.
 {{- end -}}
 {{- if and $v.metrics.enabled (not $v.metrics.from) $v.networkPolicy.enabled -}}
 {{- fail "metrics.enabled needs metrics.from: the NetworkPolicy peers allowed to scrape (for example Prometheus's namespace)" -}}
+{{- end -}}
+{{- range $m := (include "costwarden.mounts" . | fromYaml).mounts -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" (default $m.configMap $m.secret)) -}}
+{{- fail (printf "%s is not the name of a Secret or ConfigMap (lower-case letters, digits, '-' and '.'); the value is not repeated here in case it is a secret" $m.from) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $url := dict "collect.prometheus.url" $v.collect.prometheus.url "auth.oidc.issuer" $v.auth.oidc.issuer "keys.awskms.endpoint" $v.keys.awskms.endpoint -}}
+{{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@" $url -}}
+{{- fail (printf "%s must not carry credentials (user:password@host): credentials come from files mounted from Secrets" $name) -}}
+{{- end -}}
 {{- end -}}
 {{- if $v.networkPolicy.enabled -}}
 {{- range $dest := include "costwarden.egressNeeded" . | fromYamlArray -}}
