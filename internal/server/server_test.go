@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"io/fs"
 	"bufio"
 	"context"
 	"crypto/tls"
@@ -10,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"

@@ -125,7 +125,7 @@ func TestDockerfileFinalStage(t *testing.T) {
 		case *instructions.RunCommand:
 			t.Errorf("final stage runs %q: it must need no shell", c.String())
 		case *instructions.ShellCommand, *instructions.AddCommand, *instructions.OnbuildCommand, *instructions.VolumeCommand:
-			t.Errorf("final stage has %q", c.(instructions.Command).Name())
+			t.Errorf("final stage has %q", c.Name())
 		case *instructions.UserCommand:
 			user = c.User
 		case *instructions.LabelCommand:

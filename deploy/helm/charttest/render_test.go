@@ -1,8 +1,6 @@
 package charttest
 
 import (
-	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -252,11 +250,4 @@ func deepCopy(v any) any {
 		return s
 	}
 	return v
-}
-
-// yamlOf is a compact description of a value for failure messages.
-func yamlOf(v any) string {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%#v", v)
-	return b.String()
 }
