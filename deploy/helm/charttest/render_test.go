@@ -251,3 +251,27 @@ func deepCopy(v any) any {
 	}
 	return v
 }
+
+// TestStrictDecodingCanFail: the decoder the preset tests use refuses a misspelt
+// field and a duplicated one in a rendered object, so their decoding is a real check.
+func TestStrictDecodingCanFail(t *testing.T) {
+	r := mustRender(t, presets[0].values(t))
+	var text string
+	for _, d := range r.docs {
+		if d.obj.GetObjectKind().GroupVersionKind().Kind == "Deployment" {
+			text = d.text
+		}
+	}
+	dec := strictDecoder(scheme(t))
+	for name, broken := range map[string]string{
+		"misspelt field":   strings.Replace(text, "\n  replicas: 1\n", "\n  replicas: 1\n  replicaz: 3\n", 1),
+		"duplicated field": strings.Replace(text, "\n  replicas: 1\n", "\n  replicas: 1\n  replicas: 2\n", 1),
+	} {
+		if broken == text {
+			t.Fatalf("%s: the Deployment has no replicas line to break", name)
+		}
+		if _, _, err := dec.Decode([]byte(broken), nil, nil); err == nil {
+			t.Errorf("%s: decoded without error", name)
+		}
+	}
+}
