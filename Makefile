@@ -11,8 +11,10 @@ LISTEN   ?= 127.0.0.1:8443
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
+IMAGE_CONTEXT     ?= bin/image-context.tar.gz
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: build run test test-short tools lint bench clean
+.PHONY: build run test test-short tools lint bench clean manifests image-context
 
 ## build: the static binary in bin/
 build:
@@ -53,6 +55,28 @@ bench:
 	@awk '/^Benchmark(Seal|Open)\/1MiB/ { for (i = 1; i <= NF; i++) if ($$i == "MB/s") printf "report: %s %s MB/s on one core (target >= 1000 MB/s per core)\n", $$1, $$(i-1) } \
 	  /^BenchmarkQueryEncryptionOverhead/ { for (i = 1; i <= NF; i++) if ($$i == "overhead-%") printf "report: query overhead of encryption %s %% (target <= 10 %%)\n", $$(i-1) }' bench.out
 	$(GO) run ./internal/bench/report | tee -a bench.out
+
+## image-context: the container build context, reproducible: deploy/docker/Dockerfile
+## as Dockerfile, go.mod, go.sum, cmd, internal and web (tracked files, no tests), in
+## name order, owner 0, every mtime the last commit's; then its SHA-256. No Docker
+## engine is needed to make it; build the image wherever one runs (docs/install.md).
+image-context:
+	@mkdir -p $(dir $(IMAGE_CONTEXT))
+	@git ls-files -- go.mod go.sum cmd internal web deploy/docker/Dockerfile \
+	  | grep -v -e '_test\.go$$' -e '/testdata/' | LC_ALL=C sort > $(IMAGE_CONTEXT).files
+	@tar --create --format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+	  --mtime=@$(SOURCE_DATE_EPOCH) --owner=0 --group=0 --numeric-owner --mode='u=rwX,go=rX' \
+	  --no-recursion --transform='s,^deploy/docker/Dockerfile$$,Dockerfile,' -T $(IMAGE_CONTEXT).files \
+	  | gzip -n -9 > $(IMAGE_CONTEXT)
+	@rm -f $(IMAGE_CONTEXT).files
+	@cd $(dir $(IMAGE_CONTEXT)) && sha256sum $(notdir $(IMAGE_CONTEXT)) > $(notdir $(IMAGE_CONTEXT)).sha256
+	@cat $(IMAGE_CONTEXT).sha256
+	@echo "image-context: docker build -t costwarden:$(VERSION) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) - < $(IMAGE_CONTEXT)"
+
+## manifests: regenerate deploy/manifests (plain manifests for users without Helm)
+## from the chart and its example presets; a test fails when they are out of date
+manifests:
+	$(GO) test ./deploy/helm/charttest -run '^TestManifestsAreCurrent$$' -count=1 -update
 
 clean:
 	rm -rf bin bench.out

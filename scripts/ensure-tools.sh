@@ -14,6 +14,10 @@ declare -A need=(
   [prometheus]=prometheus # Prometheus integration tests (issue 4) and the cost-metrics scrape (issue 8)
   [promtool]=prometheus
   [chromium]=chromium     # the dashboard's browser tests, driven with chromedp (issue 8)
+  [ldd]=libc-bin          # the image's binary is static (issue 10)
+  [unshare]=util-linux    # the image's binary on a read-only root as uid 65532 (issue 10)
+  [setpriv]=util-linux
+  [mount]=mount
 )
 
 missing=()

@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -143,7 +144,7 @@ func tlsConfig(c Config) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if c.CertFile != "" {
-		if fi, err := os.Stat(c.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if fi, err := os.Stat(c.KeyFile); err == nil && !privateKeyMode(fi) {
 			return nil, fmt.Errorf("store: postgres: key file %s is readable by others (mode %04o)", c.KeyFile, fi.Mode().Perm())
 		}
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
@@ -451,4 +452,17 @@ func notFoundIfZero(tag pgconn.CommandTag, what string, args ...any) error {
 		return fmt.Errorf("store: "+what+": %w", append(args, store.ErrNotFound)...)
 	}
 	return nil
+}
+
+// privateKeyMode reports whether a private key file is private enough: readable by
+// its owner only, or owned by root and readable by its group only (0440: a
+// Kubernetes Secret mounted into a non-root pod through fsGroup), as PostgreSQL
+// itself accepts for its server key.
+func privateKeyMode(fi os.FileInfo) bool {
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return true
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0 && perm&0o037 == 0
 }
