@@ -322,7 +322,7 @@ func (s *Store) Check(ctx context.Context) error {
 	if v != LatestVersion() {
 		return fmt.Errorf("store: %s: schema version %d, want %d: %w", s.name, v, LatestVersion(), store.ErrCorrupt)
 	}
-	for _, t := range []string{"meta", "keys", "clusters", "windows", "principals", "tokens"} {
+	for _, t := range []string{"meta", "keys", "clusters", "windows", "principals", "tokens", "audit", "audit_checkpoints"} {
 		var n int64
 		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
 			return fmt.Errorf("store: %s: checking %s: %w", s.name, t, mapErr(err))
