@@ -47,6 +47,13 @@ type API struct {
 	// WebAuthn declares the passkey routes even without an Auth service (for
 	// route listings in tests); with one, Auth.WebAuthnEnabled decides.
 	WebAuthn bool
+
+	// Security operations (issue 7): the audit trail (also the Auditor that
+	// handlers recording their own event, such as cost exports, call), the
+	// posture check, and opt-in telemetry.
+	Audit     AuditLog
+	Posture   PostureChecker
+	Telemetry TelemetryControl
 }
 
 // Routes declares every route of the public listener.
@@ -59,7 +66,10 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/assets", Access: server.Authenticated, Permission: rbac.ReadAssets, Summary: "OpenCost-compatible assets: nodes, disks, load balancers.", Handler: a.handle(a.assets)},
 		{Method: "GET", Path: "/api/v1/recommendations", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Right-sizing: recommended CPU and memory requests per workload container, with monthly savings.", Handler: a.handle(a.recommendations)},
 	}
-	return append(routes, a.identityRoutes()...)
+	routes = append(routes, a.identityRoutes()...)
+	routes = append(routes, a.auditRoutes()...)
+	routes = append(routes, a.securityRoutes()...)
+	return withAuditEvents(routes)
 }
 
 // handlerFunc returns a value to encode as JSON, or an error.
