@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/rekey"
 	"github.com/costwarden/costwarden/internal/retention"
@@ -32,11 +33,7 @@ func (d *data) tenantsOf(ctx context.Context, tenant string) ([]string, error) {
 // KeysStatus prints every tenant's key versions: state, KEK, age, use count, and
 // the re-encryption progress.
 func KeysStatus(ctx context.Context, cfg config.Config, env Env) error {
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
+	return audited(ctx, cfg, env, audit.KeysStatus, "keys", func(d *data, details map[string]string) error {
 	tenants, err := d.tenantsOf(ctx, "")
 	if err != nil {
 		return err
@@ -78,16 +75,13 @@ func KeysStatus(ctx context.Context, cfg config.Config, env Env) error {
 		}
 	}
 	return nil
+	})
 }
 
 // KeysRotate makes a new data-key version for new writes (old versions still
 // decrypt) for tenant, or every tenant, and optionally re-encrypts at once.
 func KeysRotate(ctx context.Context, cfg config.Config, env Env, tenant string, reencrypt bool) error {
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
+	return audited(ctx, cfg, env, audit.KeysRotate, tenantTarget(tenant), func(d *data, details map[string]string) error {
 	tenants, err := d.tenantsOf(ctx, tenant)
 	if err != nil {
 		return err
@@ -104,21 +98,19 @@ func KeysRotate(ctx context.Context, cfg config.Config, env Env, tenant string, 
 		return nil
 	}
 	return reencryptAll(ctx, d, env, tenants)
+	})
 }
 
 // KeysReencrypt runs the re-encryption job in the foreground with progress;
 // it resumes where an interrupted run (here or in the server) stopped.
 func KeysReencrypt(ctx context.Context, cfg config.Config, env Env, tenant string) error {
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
+	return audited(ctx, cfg, env, audit.KeysReencrypt, tenantTarget(tenant), func(d *data, details map[string]string) error {
 	tenants, err := d.tenantsOf(ctx, tenant)
 	if err != nil {
 		return err
 	}
 	return reencryptAll(ctx, d, env, tenants)
+	})
 }
 
 func reencryptAll(ctx context.Context, d *data, env Env, tenants []string) error {
@@ -157,11 +149,7 @@ type RewrapTarget struct {
 // KeysRewrap re-wraps every data key under a new key-encryption key without
 // touching sealed data. Stop the servers first: they hold the old KEK.
 func KeysRewrap(ctx context.Context, cfg config.Config, env Env, to RewrapTarget) error {
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
+	return audited(ctx, cfg, env, audit.KeysRewrap, "keys", func(d *data, details map[string]string) error {
 	target := cfg
 	target.Keys.Provider = to.Provider
 	create := false
@@ -233,6 +221,7 @@ func KeysRewrap(ctx context.Context, cfg config.Config, env Env, to RewrapTarget
 	}
 	fmt.Fprintln(env.Stdout, "the old key-encryption key no longer opens this data; keep it only while backups made before the rewrap must stay readable, then destroy it.")
 	return nil
+	})
 }
 
 // TenantShred destroys a tenant's keys (crypto-shredding: its data is
@@ -245,11 +234,7 @@ func TenantShred(ctx context.Context, cfg config.Config, env Env, tenant string,
 	if !confirmed {
 		return fmt.Errorf("tenant shred destroys every key of tenant %q: its data in this store can never be read again (backups made earlier still hold its wrapped keys: delete them, or rewrap to a new key-encryption key and destroy the old one, see docs/keys.md). Re-run with --yes to confirm", tenant)
 	}
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
+	return audited(ctx, cfg, env, audit.TenantShred, "tenant "+tenant, func(d *data, details map[string]string) error {
 	keys, err := d.store.ListKeys(ctx, tenant)
 	if err != nil {
 		return err
@@ -267,23 +252,28 @@ func TenantShred(ctx context.Context, cfg config.Config, env Env, tenant string,
 	}
 	fmt.Fprintf(env.Stdout, "tenant %s: %d rows deleted\n", tenant, n)
 	return nil
+	})
 }
 
 // RetentionApply deletes expired windows now (the server does it on a timer).
 func RetentionApply(ctx context.Context, cfg config.Config, env Env) error {
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
+	return audited(ctx, cfg, env, audit.RetentionApply, "windows", func(d *data, details map[string]string) error {
 	res, err := retention.Apply(ctx, d.store, retentionPolicy(cfg), env.Now())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "deleted %d hourly and %d daily windows\n", res.Hourly, res.Daily)
 	return nil
+	})
 }
 
 func retentionPolicy(cfg config.Config) retention.Policy {
 	return retention.Policy{HourlyDays: cfg.Retention.HourlyDays, DailyMonths: cfg.Retention.DailyMonths}
+}
+
+func tenantTarget(t string) string {
+	if t == "" {
+		return "every tenant"
+	}
+	return "tenant " + t
 }

@@ -287,7 +287,23 @@ func (a *Auditor) signingKey(ctx context.Context) (ed25519.PrivateKey, error) {
 	}
 	seed, err := a.sealer.Open(ctx, signingAD(a.tenant), blob)
 	if err != nil {
-		return nil, fmt.Errorf("audit: opening the signing key: %w", err)
+		// After crypto-shredding the tenant (its trail and checkpoints deleted
+		// with its keys) the old signing key is unreadable: start a new one.
+		cps, lerr := a.st.ListAuditCheckpoints(ctx, a.tenant)
+		if lerr != nil || len(cps) > 0 {
+			return nil, fmt.Errorf("audit: opening the signing key: %w", err)
+		}
+		seed = make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		sealed, serr := a.sealer.Seal(ctx, signingAD(a.tenant), seed)
+		if serr != nil {
+			return nil, fmt.Errorf("audit: sealing the signing key: %w", serr)
+		}
+		if err := a.st.PutMeta(ctx, signingKeyMeta(a.tenant), sealed); err != nil {
+			return nil, fmt.Errorf("audit: storing the signing key: %w", err)
+		}
 	}
 	if len(seed) != ed25519.SeedSize {
 		return nil, errors.New("audit: the stored signing key has the wrong size")

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -490,6 +491,10 @@ type Listener struct {
 	Addr    string
 	Handler http.Handler
 	TLS     bool // serve HTTPS with the server's TLS config
+	// Allow, when not empty, lists the networks that may connect; other
+	// connections are closed before TLS or HTTP (server.allowCIDRs,
+	// server.internalAllowCIDRs).
+	Allow []netip.Prefix
 }
 
 // Config configures Run.
@@ -526,6 +531,9 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("%s listener on %s: %w", l.Name, l.Addr, err)
+		}
+		if len(l.Allow) > 0 {
+			ln = &allowListener{Listener: ln, allow: l.Allow, name: l.Name, log: cfg.Log}
 		}
 		hs := &http.Server{
 			Handler:           l.Handler,
@@ -577,4 +585,42 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 	}
 	wg.Wait()
 	return err
+}
+
+// allowListener closes connections from addresses outside its networks as
+// soon as they are accepted, before any byte is read.
+type allowListener struct {
+	net.Listener
+	allow []netip.Prefix
+	name  string
+	log   *slog.Logger
+}
+
+func (l *allowListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if Allowed(c.RemoteAddr(), l.allow) {
+			return c, nil
+		}
+		l.log.Info("connection refused: source address not in the listener's allowlist", "listener", l.name, "remote", c.RemoteAddr().String())
+		c.Close()
+	}
+}
+
+// Allowed reports whether addr lies in one of the networks.
+func Allowed(addr net.Addr, nets []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, n := range nets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -51,6 +51,9 @@ type Config struct {
 	MaxConns int32
 	// ConnectTimeout bounds connecting, TLS included; default 10s.
 	ConnectTimeout time.Duration
+	// Dial, if set, makes every connection (internal/egress's guarded dialer);
+	// it gets the configured host name, not a resolved address.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Options tunes the store.
@@ -206,6 +209,11 @@ func Open(ctx context.Context, c Config, opts Options) (*Store, error) {
 	cc.TLSConfig = tlsCfg
 	cc.Fallbacks = nil // never retry without TLS
 	cc.ConnectTimeout = c.ConnectTimeout
+	if c.Dial != nil {
+		cc.DialFunc = c.Dial
+		// The dialer resolves, so that it sees (and allows) the host name.
+		cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+	}
 	cc.RuntimeParams = map[string]string{"application_name": "costwarden", "timezone": "UTC"}
 	pc.MaxConns = c.MaxConns
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
