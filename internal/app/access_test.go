@@ -32,6 +32,8 @@ type browser struct {
 	c    *http.Client
 	// bearer, when set, is sent as "Authorization: Bearer".
 	bearer string
+	// requestID, when set, is sent as X-Request-Id.
+	requestID string
 }
 
 func newBrowser(t *testing.T, r *running) *browser {
@@ -62,6 +64,9 @@ func (b *browser) do(method, path string, body io.Reader, contentType string) an
 	}
 	if b.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+b.bearer)
+	}
+	if b.requestID != "" {
+		req.Header.Set("X-Request-Id", b.requestID)
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {
