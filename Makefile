@@ -31,9 +31,15 @@ run: build
 tools:
 	@scripts/ensure-tools.sh
 
-## test: every test, with the race detector
+TEST_LOG_DIR ?= $(CURDIR)/.testlogs
+
+## test: every test, with the race detector; the end-to-end harnesses keep their
+## servers' logs and the secrets they used in TEST_LOG_DIR, and a last test
+## (internal/logscan) fails if any secret reached a log
 test: tools
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
+	rm -rf $(TEST_LOG_DIR) && mkdir -p $(TEST_LOG_DIR)
+	COSTWARDEN_TEST_LOG_DIR=$(TEST_LOG_DIR) CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
+	COSTWARDEN_TEST_LOG_DIR=$(TEST_LOG_DIR) $(GO) test -count=1 -tags logscan -v -run TestSuiteLogsHoldNoSecrets ./internal/logscan
 
 ## test-short: the fast unit tests only
 test-short:

@@ -28,6 +28,7 @@ import (
 	"github.com/costwarden/costwarden/internal/egress"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/ingest"
+	"github.com/costwarden/costwarden/internal/logging"
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/rollup"
@@ -56,15 +57,11 @@ type Env struct {
 	Egress func(*egress.Dialer)
 }
 
-// NewLogger builds the process logger from configuration.
+// NewLogger builds the process logger from configuration: structured JSON (or
+// text) with credentials redacted and control characters escaped
+// (internal/logging).
 func NewLogger(w io.Writer, c config.LogConfig) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return logging.New(w, c.Level, c.Format)
 }
 
 // Serve runs the server until ctx is cancelled.

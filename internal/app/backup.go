@@ -79,7 +79,13 @@ func BackupCreate(ctx context.Context, cfg config.Config, env Env, out string, f
 func BackupRestore(ctx context.Context, cfg config.Config, env Env, file string, force bool) error {
 	err := backupRestore(ctx, cfg, env, file, force)
 	// Recorded in the restored store (the trail continues from the backup's);
-	// a failed restore is recorded in the store as it was, when it opens.
+	// a failed restore is recorded in the store as it was, when there is one
+	// (nothing is created to record it).
+	if err != nil {
+		if fresh, ferr := freshStore(ctx, cfg); ferr != nil || fresh {
+			return err
+		}
+	}
 	d, oerr := openData(ctx, cfg, env.Now)
 	if oerr != nil {
 		if err != nil {

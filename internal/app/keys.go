@@ -207,9 +207,11 @@ func KeysRewrap(ctx context.Context, cfg config.Config, env Env, to RewrapTarget
 		return fmt.Errorf("rewrap stopped (keys already moved stay moved; run it again to finish): %w", err)
 	}
 	// The data must open with the new key alone before the operator switches.
-	if err := seal.NewKeyring(newKEK, d.store, seal.Options{Now: env.Now}).Verify(ctx, tenants...); err != nil {
+	newRing := seal.NewKeyring(newKEK, d.store, seal.Options{Now: env.Now})
+	if err := newRing.Verify(ctx, tenants...); err != nil {
 		return fmt.Errorf("after rewrap the new key-encryption key does not open every data key: %w", err)
 	}
+	d.keyring, d.kek = newRing, newKEK
 	fmt.Fprintf(env.Stdout, "rewrapped %d data keys (%d were already under the new key) from %s to %s; no sealed data was touched.\n", st.Rewrapped, st.Already, d.kek.ID(), newKEK.ID())
 	switch to.Provider {
 	case "file":
@@ -234,7 +236,25 @@ func TenantShred(ctx context.Context, cfg config.Config, env Env, tenant string,
 	if !confirmed {
 		return fmt.Errorf("tenant shred destroys every key of tenant %q: its data in this store can never be read again (backups made earlier still hold its wrapped keys: delete them, or rewrap to a new key-encryption key and destroy the old one, see docs/keys.md). Re-run with --yes to confirm", tenant)
 	}
-	return audited(ctx, cfg, env, audit.TenantShred, "tenant "+tenant, func(d *data, details map[string]string) error {
+	d, err := openData(ctx, cfg, env.Now)
+	if err != nil {
+		return err
+	}
+	defer d.Close(ctx)
+	ca, err := d.cliAuditor(cfg, env)
+	if err != nil {
+		return err
+	}
+	defer ca.close()
+	if err := ca.preflight(ctx); err != nil {
+		return err
+	}
+	// Recorded before the keys go: shredding the tenant that holds the audit
+	// trail destroys the trail too, and then only the sinks (audit.file,
+	// audit.syslog) keep this record.
+	if err := ca.done(ctx, audit.TenantShred, "tenant "+tenant, map[string]string{"when": "before destroying the keys"}, nil); err != nil {
+		return err
+	}
 	keys, err := d.store.ListKeys(ctx, tenant)
 	if err != nil {
 		return err
@@ -252,7 +272,6 @@ func TenantShred(ctx context.Context, cfg config.Config, env Env, tenant string,
 	}
 	fmt.Fprintf(env.Stdout, "tenant %s: %d rows deleted\n", tenant, n)
 	return nil
-	})
 }
 
 // RetentionApply deletes expired windows now (the server does it on a timer).

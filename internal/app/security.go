@@ -152,16 +152,21 @@ func osUser() string {
 // actor local-cli with the OS user. The command is refused before it acts
 // when the trail cannot be written.
 type cliAudit struct {
-	a   *audit.Auditor
-	log *slog.Logger
+	a    *audit.Auditor
+	log  *slog.Logger
+	d    *data
+	ring *seal.Keyring // the keyring a was built on
+	cfg  config.Config
+	env  Env
 }
 
 func (d *data) cliAuditor(cfg config.Config, env Env) (*cliAudit, error) {
-	a, err := newAuditor(d, cfg, Env{Now: env.Now, Log: env.Log, Stdout: nil})
+	env = Env{Now: env.Now, Log: env.Log}
+	a, err := newAuditor(d, cfg, env)
 	if err != nil {
 		return nil, err
 	}
-	return &cliAudit{a: a, log: env.Log}, nil
+	return &cliAudit{a: a, log: env.Log, d: d, ring: d.keyring, cfg: cfg, env: env}, nil
 }
 
 // preflight refuses a command whose record could not be written.
@@ -175,6 +180,15 @@ func (c *cliAudit) preflight(ctx context.Context) error {
 // done records the command's outcome and signs a checkpoint; it returns the
 // command's own error, or the audit error when the record failed.
 func (c *cliAudit) done(ctx context.Context, code audit.Code, target string, details map[string]string, cmdErr error) error {
+	if c.d.keyring != c.ring {
+		// The command replaced the keyring (keys rewrap): record with the new one.
+		a, err := newAuditor(c.d, c.cfg, c.env)
+		if err != nil {
+			return errors.Join(cmdErr, err)
+		}
+		c.a.Close()
+		c.a, c.ring = a, c.d.keyring
+	}
 	ev := audit.Event{Action: code, Outcome: audit.Success, Actor: audit.LocalCLI(osUser()), Target: target, Details: details}
 	if cmdErr != nil {
 		ev.Outcome = audit.Failure
