@@ -11,6 +11,8 @@ declare -A need=(
   [hydra]=hydra       # online brute-force client against the login form (issue 5)
   [zbarimg]=zbar-tools # independent QR-code decoder for the TOTP enrolment code (issue 5)
   [pg_ctlcluster]=postgresql
+  [strace]=strace       # independent witness of every connect() in the air-gapped test (issue 7)
+  [rsyslogd]=rsyslog    # the real syslog collector the audit sink is tested against (issue 7)
 )
 
 missing=()

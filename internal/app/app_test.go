@@ -74,11 +74,14 @@ func env(logs io.Writer, out io.Writer) app.Env {
 }
 
 // serve starts the whole server and waits until it is ready (an hour is stored).
-func serve(t *testing.T, cfg config.Config) *running {
+func serve(t *testing.T, cfg config.Config, opts ...func(*app.Env)) *running {
 	t.Helper()
 	logs := &syncBuffer{}
 	// The server's log is also kept for the suite-wide secret scan (internal/logscan).
 	e := env(io.MultiWriter(logs, testlog.Writer(t, "server")), io.Discard)
+	for _, o := range opts {
+		o(&e)
+	}
 	addrs := make(chan [2]string, 2)
 	e.Ready = func(name string, a net.Addr) { addrs <- [2]string{name, a.String()} }
 	ctx, cancel := context.WithCancel(context.Background())
