@@ -220,7 +220,7 @@ func (r *run) tls() {
 }
 
 func selfSigned(c *x509.Certificate) bool {
-	return c.CheckSignatureFrom(c) == nil && string(c.RawIssuer) == string(c.RawSubject)
+	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 func (r *run) keys() {
