@@ -318,18 +318,18 @@ func CreateToken(ctx context.Context, cfg config.Config, env Env, user string, t
 		ttl = cfg.Auth.TokenTTL
 	}
 	return audited(ctx, cfg, env, audit.TokenCreate, "user "+user, func(d *data, details map[string]string) error {
-	svc := newAuth(d, cfg, env.Now, env.Log)
-	p, err := svc.User(ctx, user)
-	if err != nil {
-		return err
-	}
-	secret, tok, err := svc.CreateToken(ctx, p.ID, auth.TokenRequest{Name: "cli", TTL: ttl})
-	if err != nil {
-		return err
-	}
-	details["token"] = tok.ID
-	fmt.Fprintln(env.Stdout, secret)
-	fmt.Fprintf(env.Stderr, "token %s for %s expires %s\n", tok.ID, user, tok.ExpiresAt.Format(time.RFC3339))
-	return nil
+		svc := newAuth(d, cfg, env.Now, env.Log)
+		p, err := svc.User(ctx, user)
+		if err != nil {
+			return err
+		}
+		secret, tok, err := svc.CreateToken(ctx, p.ID, auth.TokenRequest{Name: "cli", TTL: ttl})
+		if err != nil {
+			return err
+		}
+		details["token"] = tok.ID
+		fmt.Fprintln(env.Stdout, secret)
+		fmt.Fprintf(env.Stderr, "token %s for %s expires %s\n", tok.ID, user, tok.ExpiresAt.Format(time.RFC3339))
+		return nil
 	})
 }

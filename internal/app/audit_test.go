@@ -93,12 +93,16 @@ func TestOneRecordPerAction(t *testing.T) {
 			return a
 		}, audit.UserCreate, audit.Success, "a-admin", 200},
 		{"act-denied-users-02", viewer, func(b *browser) answer { return b.get("/api/v1/users") }, audit.AuthzDenied, audit.Denied, "a-viewer", 403},
-		{"act-bad-login-03", anon, func(b *browser) answer { return b.form("/login", "username", "a-viewer", "password", "not-the-password-at-all") },
+		{"act-bad-login-03", anon, func(b *browser) answer {
+			return b.form("/login", "username", "a-viewer", "password", "not-the-password-at-all")
+		},
 			audit.AuthPassword, audit.Failure, "", 200},
 		{"act-patch-user-04", admin, func(b *browser) answer {
 			return b.json("PATCH", "/api/v1/users/"+carol, map[string]any{"role": "editor"})
 		}, audit.UserUpdate, audit.Success, "a-admin", 200},
-		{"act-token-05", viewer, func(b *browser) answer { return b.json("POST", "/api/v1/me/tokens", map[string]any{"name": "ci", "ttl": "1h"}) },
+		{"act-token-05", viewer, func(b *browser) answer {
+			return b.json("POST", "/api/v1/me/tokens", map[string]any{"name": "ci", "ttl": "1h"})
+		},
 			audit.TokenCreate, audit.Success, "a-viewer", 200},
 		{"act-bad-token-06", bogus, func(b *browser) answer { return b.get("/allocation?window=1h") }, audit.AuthCredential, audit.Failure, "", 401},
 		{"act-self-demote-07", admin, func(b *browser) answer {

@@ -32,40 +32,40 @@ func BackupCreate(ctx context.Context, cfg config.Config, env Env, out string, f
 		return fmt.Errorf("%s exists; choose another name or pass --force to replace it", out)
 	}
 	return audited(ctx, cfg, env, audit.BackupCreate, out, func(d *data, details map[string]string) error {
-	if err := d.keyring.Flush(ctx); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-")
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	last := time.Now()
-	h, st, err := backup.Create(ctx, d.store, tmp, cfg.Storage.Driver, env.Build.Version, env.Now(), func(s backup.Stats) {
-		if time.Since(last) > time.Second {
-			last = time.Now()
-			fmt.Fprintf(env.Stderr, "backup: %d rows (%d windows), %d MB\n", s.Rows, s.Windows, s.Bytes>>20)
+		if err := d.keyring.Flush(ctx); err != nil {
+			return err
 		}
-	})
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("backup failed, %s not written: %w", out, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	fmt.Fprintf(env.Stdout, "backup %s: %d rows (%d windows, %d data keys) from %s schema %d; sealed: it opens only with %v\n",
-		out, st.Rows, st.Windows, st.Keys, h.Source, h.Schema, h.KEKIDs)
-	return nil
+		tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-")
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		if err := tmp.Chmod(0o600); err != nil {
+			tmp.Close()
+			return err
+		}
+		last := time.Now()
+		h, st, err := backup.Create(ctx, d.store, tmp, cfg.Storage.Driver, env.Build.Version, env.Now(), func(s backup.Stats) {
+			if time.Since(last) > time.Second {
+				last = time.Now()
+				fmt.Fprintf(env.Stderr, "backup: %d rows (%d windows), %d MB\n", s.Rows, s.Windows, s.Bytes>>20)
+			}
+		})
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("backup failed, %s not written: %w", out, err)
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "backup %s: %d rows (%d windows, %d data keys) from %s schema %d; sealed: it opens only with %v\n",
+			out, st.Rows, st.Windows, st.Keys, h.Source, h.Schema, h.KEKIDs)
+		return nil
 	})
 }
 

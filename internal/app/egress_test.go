@@ -241,4 +241,3 @@ auth:
 	}
 	t.Logf("strace: %d inet connects, all %d to the OIDC issuer", inet, toIssuer)
 }
-

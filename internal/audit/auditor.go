@@ -139,8 +139,8 @@ func (a *Auditor) record(ctx context.Context, e Event) (Record, error) {
 		return Record{}, err
 	}
 	rec := Record{
-		Time:  a.now().UTC(),
-		Actor: Actor{ID: clean(e.Actor.ID, 64), Name: clean(e.Actor.Name, 256), Kind: e.Actor.Kind},
+		Time:     a.now().UTC(),
+		Actor:    Actor{ID: clean(e.Actor.ID, 64), Name: clean(e.Actor.Name, 256), Kind: e.Actor.Kind},
 		SourceIP: clean(e.SourceIP, 64), Action: e.Action, Target: clean(e.Target, 256), Outcome: e.Outcome,
 		RequestID: clean(e.RequestID, 64), Details: cleanMap(e.Details),
 	}
@@ -258,7 +258,9 @@ func (a *Auditor) Close() error {
 // signingKeyMeta is where a tenant's checkpoint signing key lives (sealed).
 func signingKeyMeta(tenant string) string { return "audit/signing-key/" + tenant }
 
-func signingAD(tenant string) seal.AD { return seal.AD{Tenant: tenant, Kind: "audit-signing-key", ID: "1"} }
+func signingAD(tenant string) seal.AD {
+	return seal.AD{Tenant: tenant, Kind: "audit-signing-key", ID: "1"}
+}
 
 // signingKey returns the tenant's ed25519 checkpoint key, creating it (sealed
 // in the store's meta area) on first use.

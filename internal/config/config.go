@@ -292,6 +292,6 @@ func Default() Config {
 		Audit: AuditConfig{CheckpointEvery: 100, CheckpointInterval: time.Minute,
 			Syslog: AuditSyslogConfig{Facility: "authpriv", Timeout: 5 * time.Second}},
 		Telemetry: TelemetryConfig{Endpoint: "https://telemetry.costwarden.dev/v1/report", Interval: 24 * time.Hour},
-		Log:  LogConfig{Level: "info", Format: "json"},
+		Log:       LogConfig{Level: "info", Format: "json"},
 	}
 }

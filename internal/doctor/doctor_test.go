@@ -42,7 +42,7 @@ func good(t *testing.T) doctor.Input {
 	cfg.Audit.File = "/var/log/costwarden/audit.jsonl"
 	return doctor.Input{Config: cfg, Now: now, Cert: cert(t, now.Add(300*24*time.Hour)), Keys: []doctor.DataKey{{Tenant: "default", Created: now.Add(-10 * 24 * time.Hour)}},
 		Principals: []doctor.Principal{{Name: "a", Kind: "user", Role: "admin", State: "active", MFA: true, LastSeenAt: now}, {Name: "b", Kind: "user", Role: "admin", State: "active", MFA: true, LastSeenAt: now}},
-		AuditOK: true, Schema: 3, LatestSchema: 3}
+		AuditOK:    true, Schema: 3, LatestSchema: 3}
 }
 
 func ids(r doctor.Report) []string {
