@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -428,5 +429,18 @@ func TestControlCharactersCannotForgeLines(t *testing.T) {
 	recs, _, _ := f.a.List(t.Context(), audit.Filter{})
 	if strings.ContainsAny(recs[0].Target, "\n\x1b") || strings.ContainsAny(recs[0].Details["reason"], "\r\n\u2028") {
 		t.Errorf("stored %q %q", recs[0].Target, recs[0].Details["reason"])
+	}
+}
+
+// TestDocsListEveryCode: docs/audit.md's table names each code.
+func TestDocsListEveryCode(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "audit.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range audit.Codes() {
+		if !strings.Contains(string(b), "| `"+string(c)+"` |") {
+			t.Errorf("docs/audit.md does not list %s", c)
+		}
 	}
 }
