@@ -158,7 +158,7 @@ auth:
 		t.Fatal(err)
 	}
 	trace := filepath.Join(dir, "trace.txt")
-	cmd := exec.Command(straceBin, "-f", "-qq", "-e", "trace=connect", "-o", trace, bin, "serve", "--config", conf)
+	cmd := exec.Command(straceBin, "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect", "-o", trace, bin, "serve", "--config", conf)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

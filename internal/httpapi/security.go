@@ -81,6 +81,9 @@ func newConsentJSON(c telemetry.Consent) consentJSON {
 
 func (a *API) telemetryConsent(r *http.Request) (any, error) {
 	c, err := a.Telemetry.Consent(r.Context())
+	if errors.Is(err, telemetry.ErrNoEndpoint) {
+		return nil, &query.ParamError{Param: "enabled", Message: "telemetry cannot be enabled: telemetry.endpoint is not configured"}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +113,9 @@ func (a *API) setTelemetryConsent(r *http.Request) (any, error) {
 	c, err := a.Telemetry.SetConsent(r.Context(), *b.Enabled, b.PayloadVersion, principal(r).ID)
 	if errors.Is(err, telemetry.ErrAirGapped) {
 		return nil, &query.ParamError{Param: "enabled", Message: "telemetry cannot be enabled in air-gapped mode (egress.airGapped)"}
+	}
+	if errors.Is(err, telemetry.ErrNoEndpoint) {
+		return nil, &query.ParamError{Param: "enabled", Message: "telemetry cannot be enabled: telemetry.endpoint is not configured"}
 	}
 	if err != nil {
 		return nil, err

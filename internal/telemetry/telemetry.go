@@ -107,6 +107,8 @@ var (
 	ErrAirGapped = errors.New("telemetry cannot be enabled in air-gapped mode")
 	// ErrVersion: consent names another payload version than this binary's.
 	ErrVersion = errors.New("consent must name the current payload version")
+	// ErrNoEndpoint: telemetry.endpoint is empty, so there is nowhere to report.
+	ErrNoEndpoint = errors.New("telemetry.endpoint is not configured")
 )
 
 // Store is what telemetry needs from the store.
@@ -214,7 +216,7 @@ func (s *Service) SetConsent(ctx context.Context, enabled bool, version int, by 
 		return Consent{}, fmt.Errorf("%w (%d)", ErrVersion, PayloadVersion)
 	}
 	if enabled && s.o.Endpoint == "" {
-		return Consent{}, errors.New("telemetry: telemetry.endpoint is not configured")
+		return Consent{}, ErrNoEndpoint
 	}
 	c := Consent{Enabled: enabled, By: by, At: s.o.Now().UTC(), PayloadVersion: PayloadVersion}
 	b, _ := json.Marshal(c)
