@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/costwarden/costwarden/internal/audit"
+	"github.com/costwarden/costwarden/internal/rekey"
 	"github.com/costwarden/costwarden/internal/seal"
+	"github.com/costwarden/costwarden/internal/store"
 	"github.com/costwarden/costwarden/internal/store/sqlite"
 )
 
@@ -442,5 +444,40 @@ func TestDocsListEveryCode(t *testing.T) {
 		if !strings.Contains(string(b), "| `"+string(c)+"` |") {
 			t.Errorf("docs/audit.md does not list %s", c)
 		}
+	}
+}
+
+// TestReencryptionKeepsTheChain: after a key rotation the re-encryption job
+// (whose row → associated-data rule must match the audit trail's) moves every
+// record to the new key, and the chain still verifies.
+func TestReencryptionKeepsTheChain(t *testing.T) {
+	f := newFixture(t)
+	f.fill(t, 20)
+	ctx := t.Context()
+	if _, err := f.ring.Rotate(ctx, "default"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := rekey.New(f.st, f.ring, nil, nil).Run(ctx, "default", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Resealed < 20 {
+		t.Errorf("re-encryption moved %d blobs, want the 20 records at least", st.Resealed)
+	}
+	rows, _, err := f.st.ScanSealed(ctx, store.TableAudit, "default", "", 100)
+	if err != nil || len(rows) != 20 {
+		t.Fatalf("ScanSealed(audit) = %d rows, %v", len(rows), err)
+	}
+	for _, r := range rows {
+		ad, err := rekey.ADFor(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.ring.Open(ctx, ad, r.Blob); err != nil {
+			t.Errorf("record %s does not open with rekey's associated data: %v", r.ID, err)
+		}
+	}
+	if rep := f.verify(t); !rep.OK || rep.Records != 20 {
+		t.Errorf("after re-encryption: %+v", rep)
 	}
 }
