@@ -161,6 +161,13 @@ auth:
 	cmd := exec.Command(straceBin, "-f", "-qq", "--seccomp-bpf", "-e", "trace=connect", "-o", trace, bin, "serve", "--config", conf)
 	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	// The binary reads COSTWARDEN_* variables as configuration: pass none of the
+	// test run's own (COSTWARDEN_TEST_LOG_DIR is not a configuration key).
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "COSTWARDEN_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +188,11 @@ auth:
 			if resp.StatusCode == 200 {
 				break
 			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the server exited before it was ready: %v\n%s", err, logs.String())
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("not ready\n%s", logs.String())

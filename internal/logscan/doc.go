@@ -1,7 +1,9 @@
-// Package logscan holds the test that runs after the whole suite (`make test`
-// runs it last, with the logscan build tag): it reads every log the end-to-end
-// harnesses kept under COSTWARDEN_TEST_LOG_DIR and every secret they recorded
-// (internal/testlog), and fails if a secret, or anything shaped like a
-// costwarden credential, appears in a log — or if no logs or secrets were kept
-// at all, so that it can never pass by looking at nothing.
+// Package logscan finds secrets in the logs the end-to-end test harnesses
+// kept (internal/testlog): Scan reports every log holding a secret a test
+// used, or anything shaped like a costwarden credential. Its suite-wide test
+// (build tag logscan) runs after the whole suite — `make test` runs it last
+// with COSTWARDEN_TEST_LOG_DIR — and fails on any leak, and also when too few
+// logs or secrets were kept for the scan to mean anything.
+//
+// It is test support: production code must not import it.
 package logscan

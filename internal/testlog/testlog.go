@@ -24,7 +24,7 @@ const Env = "COSTWARDEN_TEST_LOG_DIR"
 func Dir() string { return os.Getenv(Env) }
 
 // SecretsPrefix starts the names of the files listing secrets.
-const SecretsPrefix = "secrets-"
+const SecretsPrefix = "secrets-" // internal/logscan reads files with this prefix
 
 // Writer returns a writer into a new log file for the test (io.Discard when
 // no directory is set); the file is closed when the test ends.
