@@ -30,7 +30,7 @@ type fixture struct {
 	now  time.Time
 }
 
-func newFixture(t *testing.T, sinks ...audit.Sink) *fixture {
+func newFixture(t testing.TB, sinks ...audit.Sink) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{dir: dir, path: filepath.Join(dir, "db"), now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
