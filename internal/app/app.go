@@ -102,7 +102,15 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if err != nil {
 		return err
 	}
-	sso, err := newOIDC(cfg, env.Now, d.httpClient(15*time.Second))
+	// The provider's own discovery document (fetched over TLS from the
+	// configured issuer) names its token and key endpoints: they are allowed.
+	sso, err := newOIDC(cfg, env.Now, d.httpClient(15*time.Second), func(urls []string) {
+		for _, u := range urls {
+			if hp, err := urlHostPort(u); err == nil {
+				_ = d.egress.Allow(egress.OIDC, hp)
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func newAuth(d *data, cfg config.Config, now func() time.Time, log *slog.Logger)
 
 // newOIDC builds the SSO client when auth.oidc.issuer is set. The client
 // secret is read from its file, never from the configuration itself.
-func newOIDC(cfg config.Config, now func() time.Time, client *http.Client) (*oidc.Client, error) {
+func newOIDC(cfg config.Config, now func() time.Time, client *http.Client, discovered func([]string)) (*oidc.Client, error) {
 	o := cfg.Auth.OIDC
 	if o.Issuer == "" {
 		return nil, nil
@@ -74,7 +74,7 @@ func newOIDC(cfg config.Config, now func() time.Time, client *http.Client) (*oid
 	return oidc.New(oidc.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: o.RedirectURL,
 		Scopes: o.Scopes, UsernameClaim: o.UsernameClaim, GroupsClaim: o.GroupsClaim, Mappings: maps,
 		RequireAMR: o.RequireAMR, RequireACR: o.RequireACR, Algorithms: o.Algorithms, DisplayName: o.DisplayName, Now: now,
-		HTTPClient: client})
+		HTTPClient: client, Discovered: discovered})
 }
 
 // credentials authenticates a request by "Authorization: Bearer <token>" (API
