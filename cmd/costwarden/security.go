@@ -54,6 +54,14 @@ func (c *cli) auditCmd() *cobra.Command {
 	export.Flags().StringVar(&until, "until", "", "end time, exclusive (RFC 3339)")
 	export.Flags().StringVar(&out, "out", "-", "file to write (created 0600, never overwritten); - for stdout")
 	cmd.AddCommand(export)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "hmac",
+		Short: "Print how the audit trail records a sensitive value (an attempted username, an e-mail) read from standard input",
+		Args:  cobra.NoArgs,
+		RunE: c.runWith(func(cmd *cobra.Command, cfg config.Config, env app.Env) error {
+			return app.AuditHMAC(cmd.Context(), cfg, env, cmd.InOrStdin())
+		}),
+	})
 	return cmd
 }
 

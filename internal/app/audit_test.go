@@ -216,6 +216,14 @@ func TestOneRecordPerAction(t *testing.T) {
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
+	// An investigator checks a guess against the recorded HMAC.
+	var hm bytes.Buffer
+	if err := app.AuditHMAC(context.Background(), cfg, env(io.Discard, &hm), strings.NewReader("a-viewer\n")); err != nil {
+		t.Fatal(err)
+	}
+	if rec := byRequest["act-bad-login-03"]; len(rec) == 1 && strings.TrimSpace(hm.String()) != rec[0].Details["username"] {
+		t.Errorf("audit hmac printed %q, the record holds %q", hm.String(), rec[0].Details["username"])
+	}
 	// The file sink holds every record the store holds.
 	b, _ := os.ReadFile(cfg.Audit.File)
 	lines := strings.Count(string(b), `"type":"record"`)

@@ -136,3 +136,29 @@ func Doctor(ctx context.Context, cfg config.Config, env Env, format string) erro
 	}
 	return nil
 }
+
+// AuditHMAC prints how the audit trail records a sensitive value (read from
+// in, so it stays out of shell history and process lists).
+func AuditHMAC(ctx context.Context, cfg config.Config, env Env, in io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(in, 4096))
+	if err != nil {
+		return err
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return fmt.Errorf("audit hmac: give the value on standard input")
+	}
+	return audited(ctx, cfg, env, audit.AuditHMAC, "value", func(d *data, _ map[string]string) error {
+		a, err := newAuditor(d, cfg, Env{Now: env.Now, Log: env.Log})
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		h, err := a.HMAC(ctx, v)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, h)
+		return nil
+	})
+}

@@ -73,6 +73,7 @@ const (
 	TelemetryConsent Code = "telemetry.consent" // telemetry is switched on or off
 	AuditVerify      Code = "audit.verify"      // the audit chain is verified (CLI)
 	AuditExport      Code = "audit.export"      // audit records are exported (CLI)
+	AuditHMAC        Code = "audit.hmac"        // an investigator computes how a value is recorded (CLI)
 	DoctorRun        Code = "doctor.run"        // the configuration self-check runs (CLI)
 	BundleExport     Code = "bundle.export"     // sealed cost windows are exported for another site
 	BundleImport     Code = "bundle.import"     // a bundle from another site is imported
@@ -87,7 +88,7 @@ func Codes() []Code {
 		UserDisable, UserEnable, UserDelete, UserMFAReset, UserList, ServiceCreate, AccessRequest, AccessApprove, AccessReject,
 		SCIMUserCreate, SCIMUserUpdate, SCIMUserDelete, KeysStatus, KeysRotate, KeysReencrypt, KeysRewrap, TenantShred,
 		BackupCreate, BackupRestore, RetentionApply, SettingsChange, ServerStart, ServerStop, TelemetryConsent,
-		AuditVerify, AuditExport, DoctorRun, BundleExport, BundleImport, CostExport, HTTPRequest}
+		AuditVerify, AuditExport, AuditHMAC, DoctorRun, BundleExport, BundleImport, CostExport, HTTPRequest}
 }
 
 // Outcome says how an action ended.
