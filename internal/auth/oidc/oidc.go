@@ -55,7 +55,7 @@ type Config struct {
 	// Discovered, if set, is called once with the token endpoint and JWKS URLs
 	// of the discovery document (the egress allowlist adds their hosts).
 	Discovered func(urls []string)
-	Now           func() time.Time
+	Now        func() time.Time
 }
 
 // Client is a configured relying party. Discovery happens on first use (and
