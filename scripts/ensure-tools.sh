@@ -13,6 +13,7 @@ declare -A need=(
   [pg_ctlcluster]=postgresql
   [strace]=strace       # independent witness of every connect() in the air-gapped test (issue 7)
   [rsyslogd]=rsyslog    # the real syslog collector the audit sink is tested against (issue 7)
+  [strings]=binutils    # the secret scan reads the binary's strings (issue 7)
 )
 
 missing=()
@@ -22,6 +23,10 @@ done
 # The PostgreSQL server binaries live outside PATH (/usr/lib/postgresql/N/bin).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   [[ " ${missing[*]} " == *" postgresql "* ]] || missing+=(postgresql)
+fi
+# rsyslog's TLS driver (the audit sink's TLS test) is a module, not a command.
+if ! ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1; then
+  missing+=(rsyslog-gnutls)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
