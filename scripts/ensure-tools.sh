@@ -11,6 +11,9 @@ declare -A need=(
   [hydra]=hydra       # online brute-force client against the login form (issue 5)
   [zbarimg]=zbar-tools # independent QR-code decoder for the TOTP enrolment code (issue 5)
   [pg_ctlcluster]=postgresql
+  [prometheus]=prometheus # Prometheus integration tests (issue 4) and the cost-metrics scrape (issue 8)
+  [promtool]=prometheus
+  [chromium]=chromium     # the dashboard's browser tests, driven with chromedp (issue 8)
   [strace]=strace       # independent witness of every connect() in the air-gapped test (issue 7)
   [rsyslogd]=rsyslog    # the real syslog collector the audit sink is tested against (issue 7)
   [strings]=binutils    # the secret scan reads the binary's strings (issue 7)
@@ -18,7 +21,9 @@ declare -A need=(
 
 missing=()
 for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    case " ${missing[*]} " in *" ${need[$cmd]} "*) ;; *) missing+=("${need[$cmd]}") ;; esac
+  fi
 done
 # The PostgreSQL server binaries live outside PATH (/usr/lib/postgresql/N/bin).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

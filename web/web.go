@@ -1,8 +1,12 @@
 // Package web holds costwarden's browser pages: server-rendered html/template
-// templates and the static assets they use (CSS), embedded in the binary.
+// templates and the static assets they use (CSS, plain ES-module JavaScript, an
+// icon), embedded in the binary, so the dashboard works offline with no build
+// step.
 //
-// Pages work without JavaScript and contain no inline script or style: the
-// Content-Security-Policy forbids both. The package renders; it must not decide
+// The login, setup and account pages work without JavaScript; the dashboard
+// pages are shells that static/*.js fills from the JSON API. Nothing contains
+// inline script or style: the Content-Security-Policy forbids both, and the
+// scripts put text into the page only as text (textContent), never as HTML. The package renders; it must not decide
 // who may see a page (internal/server and internal/rbac do) or hold business
 // logic (handlers in internal/httpapi fill the page data).
 package web

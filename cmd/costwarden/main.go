@@ -42,6 +42,10 @@ var flagKeys = map[string]string{
 	"demo":            "demo.enabled",
 	"demo-pods":       "demo.pods",
 	"demo-days":       "demo.days",
+	"prometheus":      "collect.prometheus.url",
+	"cluster-name":    "collect.prometheus.clusterName",
+	"kubernetes":      "collect.kubernetes.enabled",
+	"kubeconfig":      "collect.kubernetes.kubeconfig",
 }
 
 type cli struct {
@@ -97,8 +101,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd(), c.pricingCmd(), c.serviceAccountCmd())
+	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd(), c.pricingCmd(), c.serviceAccountCmd(), c.simCmd())
 	root.AddCommand(c.keysCmd(), c.tenantCmd(), c.backupCmd(), c.retentionCmd())
+	root.AddCommand(c.queryCmd())
 	root.AddCommand(append([]*cobra.Command{c.auditCmd(), c.doctorCmd()}, c.bundleCmds()...)...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "costwarden: %v\n", err)
@@ -132,6 +137,10 @@ func (c *cli) serveCmd() *cobra.Command {
 	f.String("internal-listen", "", "internal listener for /metrics (default 127.0.0.1:9003)")
 	f.String("tls-cert", "", "TLS certificate file (PEM); default: a generated self-signed certificate")
 	f.String("tls-key", "", "TLS private key file (PEM)")
+	f.String("prometheus", "", "Prometheus base URL holding kube-state-metrics and cAdvisor series (collect.prometheus.url)")
+	f.String("cluster-name", "", "name of the cluster that Prometheus observes (collect.prometheus.clusterName)")
+	f.Bool("kubernetes", false, "also read metadata from the Kubernetes API (collect.kubernetes.enabled)")
+	f.String("kubeconfig", "", "kubeconfig for --kubernetes (default: the in-cluster service account)")
 	return cmd
 }
 

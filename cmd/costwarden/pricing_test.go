@@ -25,7 +25,7 @@ func TestPricingShow(t *testing.T) {
 		{"pricing", "show", "--instance-type", "m5.xlarge", "--region", "mars-1"},
 		{"pricing", "show", "--instance-type", "z9.mega", "--region", "us-east-1"},
 		{"pricing", "show", "--region", "us-east-1"},
-		{"pricing", "show", "--instance-type", "n2-standard-4", "--region", "us-central1"},
+		{"pricing", "show", "--instance-type", "n2-standard-4", "--region", "us-south1"},
 	} {
 		if code, _, errOut := runCLI(t, nil, args...); code == 0 || errOut == "" {
 			t.Errorf("%v: code %d, stderr %q; want a failure with a message", args, code, errOut)

@@ -235,7 +235,7 @@ func TestLoginWithOathtool(t *testing.T) {
 	// The next step's code (within the accepted skew, after the enrolment's).
 	next := oathtool(t, secret, now.Add(30*time.Second))
 	a := b.form("/login/mfa", "code", next)
-	if a.code != 303 || a.location != "/account" {
+	if a.code != 303 || a.location != "/" {
 		t.Fatalf("code step = %d %q: %s", a.code, a.location, a.body)
 	}
 	// The cookie is what the spec says.
@@ -257,7 +257,7 @@ func TestLoginWithOathtool(t *testing.T) {
 		t.Errorf("the same TOTP code twice: %d, want 401", a.code)
 	}
 	// A recovery code works once.
-	if a := b3.login("olga", testPassword, recovery[0]); a.code != 303 || a.location != "/account" {
+	if a := b3.login("olga", testPassword, recovery[0]); a.code != 303 || a.location != "/" {
 		t.Errorf("recovery code: %d %q", a.code, a.location)
 	}
 	b4 := newBrowser(t, r)

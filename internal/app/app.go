@@ -23,8 +23,10 @@ import (
 
 	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
+	"github.com/costwarden/costwarden/internal/collect/kube"
 	"github.com/costwarden/costwarden/internal/collect/sim"
 	"github.com/costwarden/costwarden/internal/config"
+	"github.com/costwarden/costwarden/internal/costmetrics"
 	"github.com/costwarden/costwarden/internal/egress"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/ingest"
@@ -117,6 +119,8 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 
 	var ingesters []*ingest.Ingester
 	var live []query.LiveSource
+	var sources []*clusterSource
+	var inventories []*kube.Inventory
 	if cfg.Demo.Enabled {
 		cl, err := sim.New(sim.Config{Name: cfg.Demo.ClusterName, Seed: cfg.Demo.Seed, Pods: cfg.Demo.Pods})
 		if err != nil {
@@ -128,9 +132,28 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		})
 		ingesters = append(ingesters, in)
 		live = append(live, in)
+		sources = append(sources, &clusterSource{kind: "demo", in: in, now: env.Now})
+	}
+	if cfg.Collect.Prometheus.URL != "" {
+		src, ps, inv, err := prometheusSource(cfg, env.Now, log, d.egress)
+		if err != nil {
+			return err
+		}
+		in := ingest.New(src, pricer, st, ingest.Options{
+			Resolution: cfg.Collect.Resolution, CloseDelay: cfg.Collect.CloseDelay,
+			Backfill: cfg.Collect.Prometheus.Backfill, Now: env.Now, Log: log.With("component", "ingest"),
+		})
+		cs := &clusterSource{kind: "prometheus", in: in, prom: ps, kube: inv, now: env.Now}
+		ingesters = append(ingesters, in)
+		live = append(live, in)
+		sources = append(sources, cs)
+		if inv != nil {
+			inventories = append(inventories, inv)
+		}
+		log.Info("cluster source", "cluster", ps.Name(), "source", describe(cs), "kubernetes", inv != nil)
 	}
 	if len(ingesters) == 0 {
-		log.Warn("no cluster source is configured: costs are served from stored data only (use --demo for the simulated cluster)")
+		log.Warn("no cluster source is configured: costs are served from stored data only (use --prometheus URL --cluster-name NAME, or --demo for the simulated cluster)")
 	}
 	qs := query.NewServiceWithOptions(st, query.Options{CacheBytes: int(cfg.Query.CacheBytes)}, live...)
 	rollups := rollup.New(st, rollup.Options{Now: env.Now, Log: log.With("component", "rollup")})
@@ -166,6 +189,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		Log:  log.With("component", "api"),
 		Auth: authn, Pages: pages, PasswordLogin: cfg.Auth.PasswordLogin,
 		Audit: auditor, Telemetry: tel, Posture: &posture{d: d, cfg: cfg, now: env.Now, auditor: auditor, tel: tel},
+		Currency: cfg.Pricing.Currency, Tenant: DefaultTenant, SettingsView: settingsView(cfg), Keys: keysStatus(d, cfg),
 		Ready: func() bool {
 			if len(ingesters) == 0 {
 				return true
@@ -176,6 +200,13 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 				}
 			}
 			return true
+		},
+		Sources: func() []httpapi.SourceStatus {
+			out := make([]httpapi.SourceStatus, len(sources))
+			for i, s := range sources {
+				out[i] = s.status()
+			}
+			return out
 		},
 	}
 	if sso != nil {
@@ -196,7 +227,17 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	listeners := []server.Listener{{Name: "public", Addr: cfg.Server.Listen, Handler: public, TLS: true, Allow: prefixes(cfg.Server.AllowCIDRs)}}
 	if cfg.Server.InternalListen != "" {
 		imux := http.NewServeMux()
-		imux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		var metricsHandler http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		if cfg.Server.MetricsTokenFile != "" {
+			// Cost series are customer data: exported only behind the scrape token.
+			token, err := costmetrics.ReadToken(cfg.Server.MetricsTokenFile)
+			if err != nil {
+				return err
+			}
+			reg.MustRegister(costmetrics.New(qs, env.Now, log.With("component", "costmetrics"), time.Minute))
+			metricsHandler = costmetrics.RequireToken(token, metricsHandler)
+		}
+		imux.Handle("GET /metrics", metricsHandler)
 		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux, Allow: prefixes(cfg.Server.InternalAllowCIDRs)})
 		if !isLoopback(cfg.Server.InternalListen) {
 			log.Warn("the internal listener (metrics) is not bound to loopback; restrict who can reach it", "addr", cfg.Server.InternalListen)
@@ -247,6 +288,13 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		defer wg.Done()
 		sweep(ctx, authn, time.Hour, log.With("component", "auth"), auditor)
 	}()
+	for _, inv := range inventories {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runInventory(ctx, inv, log)
+		}()
+	}
 	for _, in := range ingesters {
 		wg.Add(1)
 		go func() {

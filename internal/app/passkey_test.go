@@ -71,7 +71,7 @@ func TestPasskeyLogin(t *testing.T) {
 		return c, c.do("POST", "/login/passkey/finish", strings.NewReader(string(assertion)), "application/json")
 	}
 	c, a := login(key)
-	if a.code != 200 || !strings.Contains(a.body, `"redirect":"/account"`) {
+	if a.code != 200 || !strings.Contains(a.body, `"redirect":"/"`) {
 		t.Fatalf("passkey login: %d %s", a.code, a.body)
 	}
 	if a := c.get("/api/v1/me/sessions"); a.code != 200 || !strings.Contains(a.body, "password+passkey") {

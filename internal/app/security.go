@@ -43,6 +43,11 @@ func newEgress(cfg config.Config, log *slog.Logger) (*egress.Dialer, error) {
 			errs = append(errs, err)
 		}
 	}
+	if u := cfg.Collect.Prometheus.URL; u != "" {
+		if hp, err := urlHostPort(u); err == nil {
+			allow(egress.Prometheus, hp)
+		}
+	}
 	if cfg.Storage.Driver == "postgres" {
 		allow(egress.Database, net.JoinHostPort(cfg.Storage.Postgres.Host, strconv.Itoa(cfg.Storage.Postgres.Port)))
 	}

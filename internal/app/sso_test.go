@@ -78,7 +78,7 @@ func TestSSOLogin(t *testing.T) {
 			t.Fatalf("provider redirected to %q", cb)
 		}
 		a = b.get(strings.TrimPrefix(cb, "https://"+addr))
-		if a.code != 303 || a.location != "/account" {
+		if a.code != 303 || a.location != "/" {
 			t.Fatalf("callback: %d %q %s", a.code, a.location, a.body)
 		}
 		return b

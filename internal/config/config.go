@@ -48,6 +48,7 @@ type ServerConfig struct {
 	MaxHeaderBytes    int           `yaml:"maxHeaderBytes" doc:"Largest accepted request header block, in bytes."`
 	MaxBodyBytes      int64         `yaml:"maxBodyBytes" doc:"Largest accepted request body, in bytes."`
 	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout" doc:"Time in-flight requests get to finish after SIGTERM."`
+	MetricsTokenFile  string        `yaml:"metricsTokenFile" doc:"File holding the bearer token Prometheus must send to scrape /metrics on the internal listener. Set: /metrics also carries the cost series OpenCost's Grafana dashboards read (node_cpu_hourly_cost, container_cpu_allocation, ...), and a scrape without the token gets 401. Empty: /metrics carries the server's own metrics only."`
 	// Per-listener CIDR allowlists (issue 7; issue 9 uses them too).
 	AllowCIDRs         []string `yaml:"allowCIDRs" doc:"Networks (CIDR, e.g. 10.0.0.0/8) allowed to connect to server.listen; connections from elsewhere are closed before TLS. Empty: every address."`
 	InternalAllowCIDRs []string `yaml:"internalAllowCIDRs" doc:"Networks allowed to connect to server.internalListen (metrics). Empty: every address (it is bound to loopback by default)."`
@@ -225,8 +226,36 @@ type RuntimeConfig struct {
 
 // CollectConfig configures ingestion.
 type CollectConfig struct {
-	Resolution time.Duration `yaml:"resolution" doc:"Sampling resolution of the collectors (each sample stands for this long)."`
-	CloseDelay time.Duration `yaml:"closeDelay" doc:"How long after an hour ends it is closed and stored, so late samples land."`
+	Resolution time.Duration    `yaml:"resolution" doc:"Sampling resolution of the collectors (each sample stands for this long)."`
+	CloseDelay time.Duration    `yaml:"closeDelay" doc:"How long after an hour ends it is closed and stored, so late samples land."`
+	Prometheus PrometheusConfig `yaml:"prometheus"`
+	Kubernetes KubernetesConfig `yaml:"kubernetes"`
+}
+
+// PrometheusConfig configures the Prometheus source (docs/collectors.md).
+type PrometheusConfig struct {
+	URL                   string        `yaml:"url" doc:"Base URL of the Prometheus HTTP API holding kube-state-metrics v2 and cAdvisor series (serve --prometheus). Empty: no Prometheus source."`
+	ClusterName           string        `yaml:"clusterName" doc:"Name of the cluster the Prometheus source observes (serve --cluster-name)."`
+	ClusterLabel          string        `yaml:"clusterLabel" doc:"Label that tells clusters apart in a multi-cluster Prometheus (for example cluster or cluster_id). Empty: the Prometheus holds one cluster."`
+	ClusterLabelValue     string        `yaml:"clusterLabelValue" doc:"Value of clusterLabel for this cluster. Empty: clusterName."`
+	Matchers              []string      `yaml:"matchers" doc:"Extra label matchers added to every series selector, such as env=\"prod\" (one PromQL matcher each)."`
+	CAFile                string        `yaml:"caFile" doc:"PEM file of the CA(s) trusted for an https URL (instead of the system roots)."`
+	BearerTokenFile       string        `yaml:"bearerTokenFile" doc:"File holding a bearer token sent to Prometheus; re-read on every request."`
+	BasicAuthUsername     string        `yaml:"basicAuthUsername" doc:"User name for HTTP basic authentication (with basicAuthPasswordFile)."`
+	BasicAuthPasswordFile string        `yaml:"basicAuthPasswordFile" doc:"File holding the basic-authentication password; re-read on every request."`
+	Timeout               time.Duration `yaml:"timeout" doc:"Time one query may take."`
+	Concurrency           int           `yaml:"concurrency" doc:"Queries sent to Prometheus at once (1-64)."`
+	MaxSamples            int           `yaml:"maxSamples" doc:"Most samples one query may return; longer queries are cut into chunks."`
+	ReplicaLabel          string        `yaml:"replicaLabel" doc:"Label that tells the members of an HA Prometheus pair apart (for example prometheus_replica); their duplicate series are read once."`
+	Backfill              time.Duration `yaml:"backfill" doc:"History replayed on first start and kept free of gaps, as far as Prometheus still holds it (0-9600h)."`
+}
+
+// KubernetesConfig configures the Kubernetes API source (docs/collectors.md).
+type KubernetesConfig struct {
+	Enabled          bool          `yaml:"enabled" doc:"Read labels, annotations, owners, selectors and node labels from the Kubernetes API (read-only list/watch; serve --kubernetes)."`
+	Kubeconfig       string        `yaml:"kubeconfig" doc:"Kubeconfig file. Empty: the in-cluster service account."`
+	Context          string        `yaml:"context" doc:"Context of the kubeconfig to use. Empty: its current context."`
+	DeletedRetention time.Duration `yaml:"deletedRetention" doc:"How long the metadata of deleted objects is kept, so hours closed after a pod ended still get its real labels."`
 }
 
 // DemoConfig configures the simulated demo cluster.
@@ -282,7 +311,13 @@ func Default() Config {
 			},
 			Catalog: CatalogConfig{Enabled: true},
 		},
-		Collect: CollectConfig{Resolution: time.Minute, CloseDelay: 2 * time.Minute},
+		Collect: CollectConfig{
+			Resolution: time.Minute, CloseDelay: 2 * time.Minute,
+			Prometheus: PrometheusConfig{
+				Timeout: 2 * time.Minute, Concurrency: 4, MaxSamples: 5_000_000, Backfill: 90 * 24 * time.Hour,
+			},
+			Kubernetes: KubernetesConfig{DeletedRetention: 3 * time.Hour},
+		},
 		Query:   QueryConfig{CacheBytes: 128 << 20},
 		Runtime: RuntimeConfig{MemoryLimitBytes: 480 << 20},
 		Recommendations: RecommendationsConfig{

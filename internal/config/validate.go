@@ -32,6 +32,9 @@ func (c *Config) Validate() Errors {
 	if (c.Server.TLS.CertFile == "") != (c.Server.TLS.KeyFile == "") {
 		bad("server.tls", "certFile and keyFile must be set together")
 	}
+	if c.Server.MetricsTokenFile != "" && c.Server.InternalListen == "" {
+		bad("server.metricsTokenFile", "needs server.internalListen (the metrics are served there)")
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
@@ -129,6 +132,7 @@ func (c *Config) Validate() Errors {
 	if c.Collect.CloseDelay < 0 || c.Collect.CloseDelay > time.Hour {
 		bad("collect.closeDelay", "must lie between 0 and 1h, got %s", c.Collect.CloseDelay)
 	}
+	errs = append(errs, c.Collect.validateSources(c.Demo)...)
 	if c.Demo.Pods < 20 || c.Demo.Pods > 50000 {
 		bad("demo.pods", "must lie between 20 and 50000, got %d", c.Demo.Pods)
 	}

@@ -47,6 +47,18 @@ type API struct {
 	// WebAuthn declares the passkey routes even without an Auth service (for
 	// route listings in tests); with one, Auth.WebAuthnEnabled decides.
 	WebAuthn bool
+	// Sources reports the cluster sources for GET /api/v1/status.
+	Sources func() []SourceStatus
+
+	// Dashboard, exports and settings (issue 8).
+	// Currency is the ISO 4217 code of the prices (pricing.currency).
+	Currency string
+	// Tenant names the billing account of FOCUS exports.
+	Tenant string
+	// SettingsView is the effective configuration /api/v1/settings shows.
+	SettingsView *SettingsView
+	// Keys reports key status for /api/v1/keys; nil answers 404.
+	Keys KeysFunc
 
 	// Security operations (issue 7): the audit trail (also the Auditor that
 	// handlers recording their own event, such as cost exports, call), the
@@ -65,10 +77,12 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/allocation/compute", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Alias of /allocation (OpenCost).", Handler: a.handle(a.allocation)},
 		{Method: "GET", Path: "/assets", Access: server.Authenticated, Permission: rbac.ReadAssets, Summary: "OpenCost-compatible assets: nodes, disks, load balancers.", Handler: a.handle(a.assets)},
 		{Method: "GET", Path: "/api/v1/recommendations", Access: server.Authenticated, Permission: rbac.ReadCosts, Summary: "Right-sizing: recommended CPU and memory requests per workload container, with monthly savings.", Handler: a.handle(a.recommendations)},
+		{Method: "GET", Path: "/api/v1/status", Access: server.Authenticated, Permission: rbac.ReadStatus, Summary: "Cluster sources: health, lag, backfill progress, partial and missing hours (admin).", Handler: a.handle(a.status)},
 	}
 	routes = append(routes, a.identityRoutes()...)
 	routes = append(routes, a.auditRoutes()...)
 	routes = append(routes, a.securityRoutes()...)
+	routes = append(routes, a.dashboardRoutes()...)
 	return withAuditEvents(routes)
 }
 
@@ -110,6 +124,9 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		server.WriteError(w, r, http.StatusUnauthorized, "authentication required", "")
+		return
+	case errors.Is(err, errNotConfigured):
+		server.WriteError(w, r, http.StatusNotFound, "not available: "+err.Error(), "")
 		return
 	case errors.Is(err, context.Canceled):
 		server.WriteError(w, r, 499, "request cancelled", "")

@@ -238,4 +238,30 @@ func TestRecommendationsEndpoint(t *testing.T) {
 	if len(resp.Skipped) == 0 {
 		t.Error("no workload was skipped for lack of data")
 	}
+
+	// Per-request overrides: more headroom recommends more, so it saves less.
+	code, body = f.get(t, "/api/v1/recommendations", "window=30h&ramHeadroom=100&cpuHeadroom=100&cpuPercentile=99")
+	if code != 200 {
+		t.Fatalf("overrides: %d %s", code, body)
+	}
+	var roomy struct {
+		Total    float64 `json:"monthlySaving"`
+		Settings struct {
+			CPUPercentile float64 `json:"cpuPercentile"`
+			RAMHeadroom   float64 `json:"ramHeadroomPercent"`
+		} `json:"settings"`
+	}
+	if err := json.Unmarshal(body, &roomy); err != nil {
+		t.Fatal(err)
+	}
+	if roomy.Total >= resp.Total || roomy.Settings.CPUPercentile != 99 || roomy.Settings.RAMHeadroom != 100 {
+		t.Errorf("overrides: saving %v (default %v), settings %+v", roomy.Total, resp.Total, roomy.Settings)
+	}
+	for _, q := range []string{"cpuPercentile=0", "cpuPercentile=101", "ramHeadroom=-1", "minHours=abc", "cpuHeadroom=NaN"} {
+		code, body := f.get(t, "/api/v1/recommendations", "window=30h&"+q)
+		field, _, _ := strings.Cut(q, "=")
+		if code != 400 || !strings.Contains(string(body), field) {
+			t.Errorf("%s: %d %s, want 400 naming %s", q, code, body, field)
+		}
+	}
 }

@@ -98,6 +98,9 @@ func (a *API) auditRoutes() []server.Route {
 }
 
 func (a *API) auditList(r *http.Request) (any, error) {
+	if a.Audit == nil {
+		return nil, errNotConfigured
+	}
 	v := r.URL.Query()
 	for k := range v {
 		switch k {
@@ -149,6 +152,9 @@ func (a *API) auditList(r *http.Request) (any, error) {
 }
 
 func (a *API) auditVerify(r *http.Request) (any, error) {
+	if a.Audit == nil {
+		return nil, errNotConfigured
+	}
 	rep, err := a.Audit.Verify(r.Context(), nil)
 	if err != nil {
 		return nil, err

@@ -47,8 +47,7 @@ func (a *API) identityRoutes() []server.Route {
 		return server.Route{Method: method, Path: path, Access: server.Authenticated, Permission: perm, Summary: summary, Handler: a.handle(fn)}
 	}
 	rs := []server.Route{
-		{Method: "GET", Path: "/static/{file}", Access: server.Public, Asset: true, Summary: "Static assets of the pages (CSS).", Handler: a.static()},
-		pub("GET", "/{$}", "Home: the account page for now (the dashboard comes with issue 8).", http.RedirectHandler("/account", http.StatusSeeOther)),
+		{Method: "GET", Path: "/static/{file}", Access: server.Public, Asset: true, Summary: "Static assets of the pages (CSS, JavaScript, images).", Handler: a.static()},
 		pub("GET", "/login", "Login page.", http.HandlerFunc(a.loginPage)),
 		pub("POST", "/logout", "Ends the browser session.", http.HandlerFunc(a.logout)),
 		page("GET", "/account", self, "Own account: sessions, password, access requests.", http.HandlerFunc(a.accountPage)),

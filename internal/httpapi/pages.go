@@ -38,6 +38,11 @@ type pageData struct {
 	SetupExpires   time.Time
 	Message        string
 	Link, LinkText string
+
+	// dashboard (issue 8)
+	Page         string // the dashboard page's name (body data-page)
+	Nav          nav
+	BusinessKeys []string
 }
 
 func (a *API) data(r *http.Request, title string) *pageData {
@@ -48,7 +53,10 @@ func (a *API) data(r *http.Request, title string) *pageData {
 	if p := principal(r); p != nil {
 		d.User = p
 		d.IsAdmin = rbac.DecideAll(rbac.ManageUsers, p.Roles()...).Allowed
+		can := func(perm rbac.Permission) bool { return rbac.DecideAll(perm, p.Roles()...).Allowed }
+		d.Nav = nav{Costs: can(rbac.ReadCosts), Assets: can(rbac.ReadAssets), Audit: can(rbac.ReadAudit), Admin: d.IsAdmin, Settings: can(rbac.ManageSettings)}
 	}
+	d.BusinessKeys = a.businessKeys()
 	return d
 }
 
@@ -143,7 +151,7 @@ func (a *API) loginMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	server.ClearCookie(w, server.LoginCookie)
 	server.SetCookie(w, server.SessionCookie, sess, 0)
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request) {
@@ -438,7 +446,7 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			var sess string
 			if sess, _, err = a.Auth.StartSession(r.Context(), p.ID, client(r), "oidc"); err == nil {
 				server.SetCookie(w, server.SessionCookie, sess, 0)
-				http.Redirect(w, r, "/account", http.StatusSeeOther)
+				http.Redirect(w, r, "/", http.StatusSeeOther)
 				return
 			}
 		}

@@ -73,5 +73,5 @@ func (a *API) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 	server.ClearCookie(w, server.LoginCookie)
 	server.SetCookie(w, server.SessionCookie, sess, 0)
 	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write([]byte(`{"status":"ok","redirect":"/account"}` + "\n"))
+	_, _ = w.Write([]byte(`{"status":"ok","redirect":"/"}` + "\n"))
 }

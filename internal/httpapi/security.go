@@ -41,6 +41,9 @@ func (a *API) securityRoutes() []server.Route {
 }
 
 func (a *API) posture(r *http.Request) (any, error) {
+	if a.Posture == nil {
+		return nil, errNotConfigured
+	}
 	rep, err := a.Posture.Posture(r.Context())
 	if err != nil {
 		return nil, err
@@ -52,6 +55,9 @@ func (a *API) posture(r *http.Request) (any, error) {
 }
 
 func (a *API) telemetryPreview(r *http.Request) (any, error) {
+	if a.Telemetry == nil {
+		return nil, errNotConfigured
+	}
 	p, err := a.Telemetry.Payload(r.Context())
 	if err != nil {
 		return nil, err
@@ -80,6 +86,9 @@ func newConsentJSON(c telemetry.Consent) consentJSON {
 }
 
 func (a *API) telemetryConsent(r *http.Request) (any, error) {
+	if a.Telemetry == nil {
+		return nil, errNotConfigured
+	}
 	c, err := a.Telemetry.Consent(r.Context())
 	if errors.Is(err, telemetry.ErrNoEndpoint) {
 		return nil, &query.ParamError{Param: "enabled", Message: "telemetry cannot be enabled: telemetry.endpoint is not configured"}
@@ -96,6 +105,9 @@ type consentBody struct {
 }
 
 func (a *API) setTelemetryConsent(r *http.Request) (any, error) {
+	if a.Telemetry == nil {
+		return nil, errNotConfigured
+	}
 	var b consentBody
 	if err := decodeJSON(r, &b); err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func (a *API) mySessions(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"sessions": sessionsJSON(xs, p.SessionID)}, nil
+	return listPage(r, "sessions", sessionsJSON(xs, p.SessionID))
 }
 
 func (a *API) revokeMySession(r *http.Request) (any, error) {
@@ -47,7 +47,7 @@ func (a *API) myTokens(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"tokens": tokensJSON(ts)}, nil
+	return listPage(r, "tokens", tokensJSON(ts))
 }
 
 // tokenBody is the request to issue a token.
@@ -147,15 +147,15 @@ func (a *API) myAccessRequests(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return requestsJSON(rs), nil
+	return listPage(r, "requests", requestsJSON(rs))
 }
 
-func requestsJSON(rs []*auth.AccessRequest) map[string]any {
+func requestsJSON(rs []*auth.AccessRequest) []requestJSON {
 	out := make([]requestJSON, 0, len(rs))
 	for _, x := range rs {
 		out = append(out, newRequestJSON(x))
 	}
-	return map[string]any{"requests": out}
+	return out
 }
 
 func (a *API) listUsers(r *http.Request) (any, error) {
@@ -167,7 +167,7 @@ func (a *API) listUsers(r *http.Request) (any, error) {
 	for _, p := range ps {
 		out = append(out, newPrincipalJSON(p))
 	}
-	return map[string]any{"users": out}, nil
+	return listPage(r, "users", out)
 }
 
 type userBody struct {
@@ -303,7 +303,7 @@ func (a *API) userSessions(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"sessions": sessionsJSON(xs, principal(r).SessionID)}, nil
+	return listPage(r, "sessions", sessionsJSON(xs, principal(r).SessionID))
 }
 
 func (a *API) revokeUserSession(r *http.Request) (any, error) {
@@ -322,7 +322,7 @@ func (a *API) userTokens(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"tokens": tokensJSON(ts)}, nil
+	return listPage(r, "tokens", tokensJSON(ts))
 }
 
 func (a *API) revokeUserToken(r *http.Request) (any, error) {
@@ -397,7 +397,7 @@ func (a *API) listAccessRequests(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return requestsJSON(rs), nil
+	return listPage(r, "requests", requestsJSON(rs))
 }
 
 func (a *API) approveRequest(r *http.Request) (any, error) { return a.decide(r, true) }

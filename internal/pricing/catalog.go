@@ -27,6 +27,11 @@ type Catalog struct {
 	InstanceTypes map[string]Shape `json:"instanceTypes"`
 	// Regions maps region -> instance type -> price.
 	Regions map[string]map[string]Price `json:"regions"`
+
+	// folded maps lower-cased instance type names to the catalog's spelling, for
+	// sources that report Azure sizes in lower case (standard_d4s_v5). Built by
+	// ParseCatalog; nil in catalogs built in code.
+	folded map[string]string
 }
 
 // Source records where prices come from.
@@ -93,11 +98,20 @@ func (c *Catalog) Validate() error {
 	return nil
 }
 
-// Lookup returns the price and shape of an instance type in a region.
+// Lookup returns the price and shape of an instance type in a region. Names that
+// differ from the catalog's only in case match too (Azure sizes appear lower-cased in
+// some sources).
 func (c *Catalog) Lookup(region, instanceType string) (Price, Shape, bool) {
 	p, ok := c.Regions[region][instanceType]
 	if !ok {
-		return Price{}, Shape{}, false
+		name, known := c.folded[strings.ToLower(instanceType)]
+		if !known {
+			return Price{}, Shape{}, false
+		}
+		if p, ok = c.Regions[region][name]; !ok {
+			return Price{}, Shape{}, false
+		}
+		instanceType = name
 	}
 	return p, c.InstanceTypes[instanceType], true
 }
@@ -159,6 +173,10 @@ func ParseCatalog(b []byte) (*Catalog, error) {
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
+	}
+	c.folded = make(map[string]string, len(c.InstanceTypes))
+	for it := range c.InstanceTypes {
+		c.folded[strings.ToLower(it)] = it
 	}
 	return &c, nil
 }

@@ -168,7 +168,8 @@ func TestUnknownInstanceTypeFallsBackWithWarning(t *testing.T) {
 	for _, n := range []*cost.Node{
 		awsNode("x9z.huge", 4, 16, 0, nil),
 		{ProviderID: "aws:///eu-west-9a/i-2", InstanceType: "m5.xlarge", Region: "eu-west-9", CPUCores: 4, RAMBytes: 16 * gib},
-		{ProviderID: "azure:///subscriptions/x", InstanceType: "Standard_D4s_v5", Region: "westeurope", CPUCores: 4, RAMBytes: 16 * gib},
+		{ProviderID: "azure:///subscriptions/x", InstanceType: "Standard_D4s_v5", Region: "brazilsouth", CPUCores: 4, RAMBytes: 16 * gib},
+		{ProviderID: "gce://p/us-south1-a/n", InstanceType: "n2-standard-4", Region: "us-south1", CPUCores: 4, RAMBytes: 16 * gib},
 	} {
 		np := p.Node(n)
 		cu := pricing.DefaultCustom()

@@ -2,7 +2,9 @@ package query
 
 import (
 	"context"
+	"math"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/costwarden/costwarden/internal/allocation"
@@ -28,10 +30,31 @@ type RecommendationRequest struct {
 func ParseRecommendations(v url.Values, now time.Time, s Settings, rs RecommendationSettings) (*RecommendationRequest, error) {
 	for k := range v {
 		switch k {
-		case "window", "aggregate", "filter":
+		case "window", "aggregate", "filter", "cpuPercentile", "cpuHeadroom", "ramHeadroom", "minHours":
 		default:
-			return nil, badParam(k, "unknown parameter (window, aggregate, filter)")
+			return nil, badParam(k, "unknown parameter (window, aggregate, filter, cpuPercentile, cpuHeadroom, ramHeadroom, minHours)")
 		}
+	}
+	// Per-request overrides of the configured defaults, each within a sane range.
+	for _, o := range []struct {
+		name     string
+		dst      *float64
+		min, max float64
+	}{
+		{"cpuPercentile", &rs.CPUPercentile, 1, 100},
+		{"cpuHeadroom", &rs.CPUHeadroom, 0, 500},
+		{"ramHeadroom", &rs.RAMHeadroom, 0, 500},
+		{"minHours", &rs.MinHours, 1, 24 * 400},
+	} {
+		raw := v.Get(o.name)
+		if raw == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(raw, 64)
+		if err != nil || math.IsNaN(f) || f < o.min || f > o.max {
+			return nil, badParam(o.name, "must be a number from %g to %g, got %q", o.min, o.max, raw)
+		}
+		*o.dst = f
 	}
 	win := v.Get("window")
 	if win == "" {

@@ -201,7 +201,10 @@ func app(milli, mb int, c cpuClass, m memClass) ctrTpl { return ctrTpl{"app", mi
 // in order of importance: small clusters keep the first ones only.
 var workloadTable = []wlTpl{
 	// payments: on-demand, the money path.
-	{ns: "payments", name: "payments-api", pool: poolGeneral, min: 2, max: 6, exp: 0.5, grow: true, ctrs: []ctrTpl{app(150, 256, cpuNormal, memSteady), vaultAgent}, rolloutP: 0.4, annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9090"}},
+	{ns: "payments", name: "payments-api", pool: poolGeneral, min: 2, max: 6, exp: 0.5, grow: true, ctrs: []ctrTpl{app(150, 256, cpuNormal, memSteady), vaultAgent}, rolloutP: 0.4, annotations: map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9090",
+		// Annotation values are free text that anyone who can deploy writes: the
+		// demo carries markup so that every view shows it is rendered as text.
+		"costwarden.dev/note": `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`}},
 	{ns: "payments", name: "ledger-service", pool: poolGeneral, min: 2, max: 2, exp: 0.5, grow: true, ctrs: []ctrTpl{app(500, 1536, cpuOver, memCache), vaultAgent}, rolloutP: 0.2},
 	{ns: "payments", name: "fraud-scorer", pool: poolGeneral, min: 1, max: 5, exp: 0.5, grow: true, ctrs: []ctrTpl{app(100, 256, cpuBursty, memSteady)}, rolloutP: 0.3},
 	{ns: "payments", name: "payouts-worker", pool: poolGeneral, min: 1, max: 3, exp: 0.5, grow: true, ctrs: []ctrTpl{app(50, 192, cpuNormal, memLeaky)}, rolloutP: 0.2},
