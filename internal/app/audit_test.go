@@ -118,6 +118,7 @@ func TestOneRecordPerAction(t *testing.T) {
 			audit.UserDelete, audit.Success, "a-admin", 200},
 		{"act-bad-input-11", admin, func(b *browser) answer { return b.json("POST", "/api/v1/users", map[string]any{"name": "Not Valid"}) },
 			audit.UserCreate, audit.Failure, "a-admin", 400},
+		{"act-export-13", admin, func(b *browser) answer { return b.get("/api/v1/export/csv?window=1h") }, audit.CostExport, audit.Success, "a-admin", 200},
 		{"act-logout-12", viewer, func(b *browser) answer { return b.form("/logout") }, audit.AuthLogout, audit.Success, "a-viewer", 303},
 	}
 	for _, x := range actions {
