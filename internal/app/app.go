@@ -21,13 +21,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/collect/kube"
 	"github.com/costwarden/costwarden/internal/collect/sim"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/costmetrics"
+	"github.com/costwarden/costwarden/internal/egress"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/ingest"
+	"github.com/costwarden/costwarden/internal/logging"
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/rollup"
@@ -51,17 +54,16 @@ type Env struct {
 	Build  Build
 	// Ready, if set, is called with each listener's bound address (tests).
 	Ready func(name string, addr net.Addr)
+	// Egress, if set, is given the server's guarded dialer (tests read the
+	// dial attempts it recorded).
+	Egress func(*egress.Dialer)
 }
 
-// NewLogger builds the process logger from configuration.
+// NewLogger builds the process logger from configuration: structured JSON (or
+// text) with credentials redacted and control characters escaped
+// (internal/logging).
 func NewLogger(w io.Writer, c config.LogConfig) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return logging.New(w, c.Level, c.Format)
 }
 
 // Serve runs the server until ctx is cancelled.
@@ -84,6 +86,14 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	for _, w := range d.warnings {
 		log.Warn(w)
 	}
+	auditor, err := newAuditor(d, cfg, env)
+	if err != nil {
+		return err
+	}
+	defer auditor.Close()
+	if env.Egress != nil {
+		env.Egress(d.egress)
+	}
 	pricer, err := newPricer(cfg)
 	if err != nil {
 		return err
@@ -94,7 +104,15 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if err != nil {
 		return err
 	}
-	sso, err := newOIDC(cfg, env.Now)
+	// The provider's own discovery document (fetched over TLS from the
+	// configured issuer) names its token and key endpoints: they are allowed.
+	sso, err := newOIDC(cfg, env.Now, d.httpClient(15*time.Second), func(urls []string) {
+		for _, u := range urls {
+			if hp, err := urlHostPort(u); err == nil {
+				_ = d.egress.Allow(egress.OIDC, hp)
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -117,7 +135,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		sources = append(sources, &clusterSource{kind: "demo", in: in, now: env.Now})
 	}
 	if cfg.Collect.Prometheus.URL != "" {
-		src, ps, inv, err := prometheusSource(cfg, env.Now, log)
+		src, ps, inv, err := prometheusSource(cfg, env.Now, log, d.egress)
 		if err != nil {
 			return err
 		}
@@ -146,6 +164,21 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	buildInfo.WithLabelValues(env.Build.Version, env.Build.Revision).Set(1)
 	reg.MustRegister(buildInfo)
 	metrics := server.NewMetrics(reg)
+	tel := telemetryFor(d, cfg, env)
+	if cfg.Telemetry.Endpoint != "" && !cfg.Egress.AirGapped {
+		hp, err := urlHostPort(cfg.Telemetry.Endpoint)
+		if err != nil {
+			return fmt.Errorf("telemetry.endpoint: %w", err)
+		}
+		// Reachable only while consent holds: asked at every dial.
+		if err := d.egress.AllowIf(egress.Telemetry, hp, func() bool {
+			ok, err := tel.Enabled(context.WithoutCancel(ctx))
+			return err == nil && ok
+		}); err != nil {
+			return err
+		}
+	}
+	log.Info("outbound connections are limited to", "destinations", d.egress.Allowed(), "air_gapped", cfg.Egress.AirGapped)
 
 	api := &httpapi.API{
 		Query:    qs,
@@ -155,6 +188,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		Now:  env.Now,
 		Log:  log.With("component", "api"),
 		Auth: authn, Pages: pages, PasswordLogin: cfg.Auth.PasswordLogin,
+		Audit: auditor, Telemetry: tel, Posture: &posture{d: d, cfg: cfg, now: env.Now, auditor: auditor, tel: tel},
 		Currency: cfg.Pricing.Currency, Tenant: DefaultTenant, SettingsView: settingsView(cfg), Keys: keysStatus(d, cfg),
 		Ready: func() bool {
 			if len(ingesters) == 0 {
@@ -181,6 +215,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	public, err := server.Handler(server.Options{
 		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
 		Metrics: metrics, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: env.Now,
+		Audit: auditor, Count: tel.Count,
 	})
 	if err != nil {
 		return err
@@ -189,7 +224,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if err != nil {
 		return err
 	}
-	listeners := []server.Listener{{Name: "public", Addr: cfg.Server.Listen, Handler: public, TLS: true}}
+	listeners := []server.Listener{{Name: "public", Addr: cfg.Server.Listen, Handler: public, TLS: true, Allow: prefixes(cfg.Server.AllowCIDRs)}}
 	if cfg.Server.InternalListen != "" {
 		imux := http.NewServeMux()
 		var metricsHandler http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -203,7 +238,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 			metricsHandler = costmetrics.RequireToken(token, metricsHandler)
 		}
 		imux.Handle("GET /metrics", metricsHandler)
-		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux})
+		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux, Allow: prefixes(cfg.Server.InternalAllowCIDRs)})
 		if !isLoopback(cfg.Server.InternalListen) {
 			log.Warn("the internal listener (metrics) is not bound to loopback; restrict who can reach it", "addr", cfg.Server.InternalListen)
 		}
@@ -226,9 +261,21 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		}
 	}
 
+	if err := recordStart(ctx, d, cfg, env, auditor); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		tel.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		checkpoints(ctx, auditor, cfg.Audit.CheckpointInterval, log)
+	}()
 	errc := make(chan error, len(ingesters)+2)
 	wg.Add(2)
 	go func() {
@@ -239,7 +286,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	}()
 	go func() {
 		defer wg.Done()
-		sweep(ctx, authn, time.Hour, log.With("component", "auth"))
+		sweep(ctx, authn, time.Hour, log.With("component", "auth"), auditor)
 	}()
 	for _, inv := range inventories {
 		wg.Add(1)
@@ -261,7 +308,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		maintain(ctx, d, cfg, env.Now, log.With("component", "maintenance"))
+		maintain(ctx, d, cfg, env.Now, log.With("component", "maintenance"), auditor)
 	}()
 	srvErr := server.Run(ctx, server.Config{
 		TLS: tlsCfg, ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
@@ -271,6 +318,13 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	cancel()
 	wg.Wait()
 	close(errc)
+	stopCtx := context.WithoutCancel(ctx)
+	if err := auditor.Record(stopCtx, audit.Event{Action: audit.ServerStop, Outcome: audit.Success, Actor: audit.System}); err != nil {
+		log.Error("recording the stop in the audit trail", "error", err)
+	}
+	if _, err := auditor.Checkpoint(stopCtx); err != nil {
+		log.Error("signing the audit checkpoint at shutdown", "error", err)
+	}
 	var errs []error
 	if srvErr != nil {
 		errs = append(errs, srvErr)
@@ -319,21 +373,19 @@ func CreateToken(ctx context.Context, cfg config.Config, env Env, user string, t
 	if ttl == 0 {
 		ttl = cfg.Auth.TokenTTL
 	}
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
-	svc := newAuth(d, cfg, env.Now, env.Log)
-	p, err := svc.User(ctx, user)
-	if err != nil {
-		return err
-	}
-	secret, tok, err := svc.CreateToken(ctx, p.ID, auth.TokenRequest{Name: "cli", TTL: ttl})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, secret)
-	fmt.Fprintf(env.Stderr, "token %s for %s expires %s\n", tok.ID, user, tok.ExpiresAt.Format(time.RFC3339))
-	return nil
+	return audited(ctx, cfg, env, audit.TokenCreate, "user "+user, func(d *data, details map[string]string) error {
+		svc := newAuth(d, cfg, env.Now, env.Log)
+		p, err := svc.User(ctx, user)
+		if err != nil {
+			return err
+		}
+		secret, tok, err := svc.CreateToken(ctx, p.ID, auth.TokenRequest{Name: "cli", TTL: ttl})
+		if err != nil {
+			return err
+		}
+		details["token"] = tok.ID
+		fmt.Fprintln(env.Stdout, secret)
+		fmt.Fprintf(env.Stderr, "token %s for %s expires %s\n", tok.ID, user, tok.ExpiresAt.Format(time.RFC3339))
+		return nil
+	})
 }

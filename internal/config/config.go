@@ -30,6 +30,10 @@ type Config struct {
 	Demo            DemoConfig            `yaml:"demo"`
 	Log             LogConfig             `yaml:"log"`
 	Retention       RetentionConfig       `yaml:"retention"`
+	// Added with security operations (issue 7).
+	Audit     AuditConfig     `yaml:"audit"`
+	Telemetry TelemetryConfig `yaml:"telemetry"`
+	Egress    EgressConfig    `yaml:"egress"`
 }
 
 // ServerConfig configures the listeners.
@@ -45,6 +49,9 @@ type ServerConfig struct {
 	MaxBodyBytes      int64         `yaml:"maxBodyBytes" doc:"Largest accepted request body, in bytes."`
 	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout" doc:"Time in-flight requests get to finish after SIGTERM."`
 	MetricsTokenFile  string        `yaml:"metricsTokenFile" doc:"File holding the bearer token Prometheus must send to scrape /metrics on the internal listener. Set: /metrics also carries the cost series OpenCost's Grafana dashboards read (node_cpu_hourly_cost, container_cpu_allocation, ...), and a scrape without the token gets 401. Empty: /metrics carries the server's own metrics only."`
+	// Per-listener CIDR allowlists (issue 7; issue 9 uses them too).
+	AllowCIDRs         []string `yaml:"allowCIDRs" doc:"Networks (CIDR, e.g. 10.0.0.0/8) allowed to connect to server.listen; connections from elsewhere are closed before TLS. Empty: every address."`
+	InternalAllowCIDRs []string `yaml:"internalAllowCIDRs" doc:"Networks allowed to connect to server.internalListen (metrics). Empty: every address (it is bound to loopback by default)."`
 }
 
 // TLSConfig configures HTTPS.
@@ -317,6 +324,9 @@ func Default() Config {
 			CPUPercentile: 95, CPUHeadroom: 15, RAMHeadroom: 15, MinHours: 24,
 		},
 		Demo: DemoConfig{ClusterName: "demo", Seed: 1, Pods: 300, Days: 30},
-		Log:  LogConfig{Level: "info", Format: "json"},
+		Audit: AuditConfig{CheckpointEvery: 100, CheckpointInterval: time.Minute,
+			Syslog: AuditSyslogConfig{Facility: "authpriv", Timeout: 5 * time.Second}},
+		Telemetry: TelemetryConfig{Endpoint: "https://telemetry.costwarden.dev/v1/report", Interval: 24 * time.Hour},
+		Log:       LogConfig{Level: "info", Format: "json"},
 	}
 }

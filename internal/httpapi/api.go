@@ -59,6 +59,13 @@ type API struct {
 	SettingsView *SettingsView
 	// Keys reports key status for /api/v1/keys; nil answers 404.
 	Keys KeysFunc
+
+	// Security operations (issue 7): the audit trail (also the Auditor that
+	// handlers recording their own event, such as cost exports, call), the
+	// posture check, and opt-in telemetry.
+	Audit     AuditLog
+	Posture   PostureChecker
+	Telemetry TelemetryControl
 }
 
 // Routes declares every route of the public listener.
@@ -73,7 +80,10 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/api/v1/status", Access: server.Authenticated, Permission: rbac.ReadStatus, Summary: "Cluster sources: health, lag, backfill progress, partial and missing hours (admin).", Handler: a.handle(a.status)},
 	}
 	routes = append(routes, a.identityRoutes()...)
-	return append(routes, a.dashboardRoutes()...)
+	routes = append(routes, a.auditRoutes()...)
+	routes = append(routes, a.securityRoutes()...)
+	routes = append(routes, a.dashboardRoutes()...)
+	return withAuditEvents(routes)
 }
 
 // handlerFunc returns a value to encode as JSON, or an error.

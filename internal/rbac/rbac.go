@@ -56,12 +56,15 @@ const (
 	ManageSelf Permission = "self:manage"
 	// ProvisionUsers: SCIM 2.0 provisioning (Provisioner only).
 	ProvisionUsers Permission = "users:provision"
+	// ManageTelemetry: previewing the telemetry payload and giving or
+	// withdrawing consent (admins only; issue 7).
+	ManageTelemetry Permission = "telemetry:manage"
 )
 
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{ReadCosts, ReadAssets, ReadStatus, ManageUsers, ManageSettings, ReadAudit, ReadPosture, ManageSelf}
+		return []Permission{ReadCosts, ReadAssets, ReadStatus, ManageUsers, ManageSettings, ReadAudit, ReadPosture, ManageSelf, ManageTelemetry}
 	case Editor:
 		return []Permission{ReadCosts, ReadAssets, ManageSettings, ManageSelf}
 	case Viewer:

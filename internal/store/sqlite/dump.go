@@ -63,6 +63,14 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			a, err := scanRequest(r)
 			return store.Row{AccessRequest: &a}, err
 		}},
+		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r *sql.Rows) (store.Row, error) {
+			a, err := scanAudit(r)
+			return store.Row{Audit: &a}, err
+		}},
+		{"audit_checkpoints", "SELECT " + checkpointCols + " FROM audit_checkpoints ORDER BY tenant, seq", func(r *sql.Rows) (store.Row, error) {
+			c, err := scanCheckpoint(r)
+			return store.Row{AuditCheckpoint: &c}, err
+		}},
 		{"windows", `SELECT tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at
 			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r *sql.Rows) (store.Row, error) {
 			var w store.Window
@@ -107,7 +115,8 @@ func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error 
 		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM meta) + (SELECT count(*) FROM keys)
 			+ (SELECT count(*) FROM clusters) + (SELECT count(*) FROM windows)
 			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)
-			+ (SELECT count(*) FROM sessions) + (SELECT count(*) FROM access_requests)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM sessions) + (SELECT count(*) FROM access_requests)
+			+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM audit_checkpoints)`).Scan(&n); err != nil {
 			return fmt.Errorf("store: load: %w", classify(err))
 		}
 		if n != 0 {
@@ -188,6 +197,20 @@ func loadRow(ctx context.Context, tx *sql.Tx, row store.Row) error {
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO access_requests ("+requestCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			a.ID, a.Tenant, a.PrincipalID, a.Role, blobArg(a.Sealed), a.State, times[0], times[1], a.DecidedBy)
+	case row.Audit != nil:
+		a := row.Audit
+		if err := checkAuditRecord(*a); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO audit ("+auditCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			a.Tenant, int64(a.Seq), a.Time.UnixNano(), a.Action, a.Outcome, a.ActorID, blobArg(a.ActorIndex), a.Hash, a.Sealed)
+	case row.AuditCheckpoint != nil:
+		c := row.AuditCheckpoint
+		if c.Seq == 0 || c.Seq > math.MaxInt64 || !storable(c.Time) {
+			return fmt.Errorf("audit checkpoint %d out of range", c.Seq)
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO audit_checkpoints ("+checkpointCols+") VALUES (?, ?, ?, ?, ?, ?)",
+			c.Tenant, int64(c.Seq), blobArg(c.Hash), c.Time.UnixNano(), c.KeyID, blobArg(c.Signature))
 	case row.Window != nil:
 		w := row.Window
 		var times []any

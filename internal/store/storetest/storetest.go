@@ -64,6 +64,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AccessRequests", testAccessRequests},
 		{"DependentsDieWithPrincipal", testDependentsDieWithPrincipal},
 		{"IdentityTenantIsolation", testIdentityTenantIsolation},
+		{"Audit", testAudit},
+		{"AuditConcurrentAppends", testAuditConcurrentAppends},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
