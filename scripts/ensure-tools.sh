@@ -14,6 +14,13 @@ declare -A need=(
   [prometheus]=prometheus # Prometheus integration tests (issue 4) and the cost-metrics scrape (issue 8)
   [promtool]=prometheus
   [chromium]=chromium     # the dashboard's browser tests, driven with chromedp (issue 8)
+  [ldd]=libc-bin          # the image's binary is static (issue 10)
+  [unshare]=util-linux    # the image's binary on a read-only root as uid 65532 (issue 10)
+  [setpriv]=util-linux
+  [mount]=mount
+  [strace]=strace       # independent witness of every connect() in the air-gapped test (issue 7)
+  [rsyslogd]=rsyslog    # the real syslog collector the audit sink is tested against (issue 7)
+  [strings]=binutils    # the secret scan reads the binary's strings (issue 7)
 )
 
 missing=()
@@ -25,6 +32,10 @@ done
 # The PostgreSQL server binaries live outside PATH (/usr/lib/postgresql/N/bin).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   [[ " ${missing[*]} " == *" postgresql "* ]] || missing+=(postgresql)
+fi
+# rsyslog's TLS driver (the audit sink's TLS test) is a module, not a command.
+if ! ls /usr/lib/*/rsyslog/lmnsd_gtls.so >/dev/null 2>&1; then
+  missing+=(rsyslog-gnutls)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -107,8 +108,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	root.AddCommand(c.keysCmd(), c.tenantCmd(), c.backupCmd(), c.retentionCmd())
 	root.AddCommand(c.queryCmd())
 	root.AddCommand(c.clusterCmd(), c.agentCmd())
+	root.AddCommand(append([]*cobra.Command{c.auditCmd(), c.doctorCmd()}, c.bundleCmds()...)...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "costwarden: %v\n", err)
+		var ee interface{ ExitCode() int }
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
 		return 1
 	}
 	return 0

@@ -31,6 +31,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,8 +90,11 @@ type Options struct {
 	// Heartbeat: with nothing to deliver for this long, the agent pings the
 	// server (liveness, clock skew, revocation noticed; default 1m).
 	Heartbeat time.Duration
-	Now       func() time.Time
-	Log       *slog.Logger
+	// Dial, if set, makes every connection to the servers (the guarded
+	// dialer of internal/egress).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	Now  func() time.Time
+	Log  *slog.Logger
 }
 
 // Agent pushes one cluster's windows.
@@ -188,6 +192,7 @@ func (a *Agent) client(withCert bool) *http.Client {
 		}
 	}
 	tr := &http.Transport{
+		DialContext:         a.opts.Dial,
 		TLSClientConfig:     cfg,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     90 * time.Second,

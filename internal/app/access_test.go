@@ -22,7 +22,16 @@ import (
 	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/server"
+	"github.com/costwarden/costwarden/internal/testlog"
 )
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
 
 // browser is an HTTP client with a cookie jar that does not follow redirects,
 // so each step of a login is visible.
@@ -32,16 +41,27 @@ type browser struct {
 	c    *http.Client
 	// bearer, when set, is sent as "Authorization: Bearer".
 	bearer string
+	// requestID, when set, is sent as X-Request-Id.
+	requestID string
 }
 
 func newBrowser(t *testing.T, r *running) *browser {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, base: "https://" + r.public, c: &http.Client{
+	b := &browser{t: t, base: "https://" + r.public, c: &http.Client{
 		Jar: jar, Timeout: 60 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+	// Session cookies and bearer tokens are secrets the log scan looks for.
+	u, _ := url.Parse(b.base)
+	t.Cleanup(func() {
+		for _, c := range jar.Cookies(u) {
+			testlog.Secret(t, c.Value)
+		}
+		testlog.Secret(t, b.bearer)
+	})
+	return b
 }
 
 type answer struct {
@@ -62,6 +82,9 @@ func (b *browser) do(method, path string, body io.Reader, contentType string) an
 	}
 	if b.bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+b.bearer)
+	}
+	if b.requestID != "" {
+		req.Header.Set("X-Request-Id", b.requestID)
 	}
 	resp, err := b.c.Do(req)
 	if err != nil {
@@ -99,6 +122,7 @@ func addUser(t *testing.T, cfg config.Config, name, role, scope string) string {
 		t.Fatal(err)
 	}
 	code := strings.TrimSpace(out.String())
+	testlog.Secret(t, code)
 	if !strings.HasPrefix(code, auth.SetupPrefix) {
 		t.Fatalf("user add printed %q, want a setup code", out.String())
 	}
@@ -134,6 +158,10 @@ func (b *browser) enrol(setup, password string, code func(secret string, at time
 	}
 	if len(codes) != 10 {
 		b.t.Fatalf("%d recovery codes shown, want 10", len(codes))
+	}
+	testlog.Secret(b.t, append([]string{secret, password, setup}, codes...)...)
+	for _, c := range b.c.Jar.Cookies(mustURL(b.base)) {
+		testlog.Secret(b.t, c.Value)
 	}
 	return secret, codes
 }
@@ -370,6 +398,7 @@ func makeTokenFor(t *testing.T, cfg config.Config, name string) string {
 	if err := app.CreateToken(context.Background(), cfg, env(io.Discard, &out), name, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	testlog.Secret(t, strings.TrimSpace(out.String()))
 	return strings.TrimSpace(out.String())
 }
 

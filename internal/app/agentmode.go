@@ -14,6 +14,7 @@ import (
 	"github.com/costwarden/costwarden/internal/collect/sim"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/cost"
+	"github.com/costwarden/costwarden/internal/egress"
 	"github.com/costwarden/costwarden/internal/ingest"
 	"github.com/costwarden/costwarden/internal/sets"
 )
@@ -64,6 +65,15 @@ func RunAgent(ctx context.Context, cfg config.Config, env Env, o AgentOptions) e
 			log.Error("closing the outbox", "error", err)
 		}
 	}()
+	for _, s := range servers {
+		hp, err := urlHostPort(s)
+		if err != nil {
+			return fmt.Errorf("--server: %w", err)
+		}
+		if err := d.egress.Allow(egress.Central, hp); err != nil {
+			return err
+		}
+	}
 	outbox := sets.New(d.store, d.keyring, DefaultTenant, env.Now)
 	backfill := cfg.Collect.Prometheus.Backfill
 	if cfg.Demo.Enabled {
@@ -75,7 +85,7 @@ func RunAgent(ctx context.Context, cfg config.Config, env Env, o AgentOptions) e
 	}
 	ag := agent.New(agent.Options{
 		Servers: servers, JoinToken: token, Dir: cfg.DataDir, Sets: outbox, Store: d.store, Keep: keep,
-		RetryMax: cfg.Agent.RetryMax, MaxSkew: cfg.Agents.MaxClockSkew, Now: env.Now, Log: log,
+		RetryMax: cfg.Agent.RetryMax, MaxSkew: cfg.Agents.MaxClockSkew, Dial: d.egress.DialContext, Now: env.Now, Log: log,
 	})
 	id, err := ag.Start(ctx)
 	if err != nil {
@@ -96,7 +106,7 @@ func RunAgent(ctx context.Context, cfg config.Config, env Env, o AgentOptions) e
 		if cfg.Collect.Prometheus.ClusterName != id.Cluster {
 			return fmt.Errorf("this agent is enrolled for cluster %q but --cluster-name is %q: the server accepts only the enrolled cluster's costs", id.Cluster, cfg.Collect.Prometheus.ClusterName)
 		}
-		src, _, inv, err = prometheusSource(cfg, env.Now, log)
+		src, _, inv, err = prometheusSource(cfg, env.Now, log, d.egress)
 		if err != nil {
 			return err
 		}

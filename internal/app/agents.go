@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/costwarden/costwarden/internal/agentapi"
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/clusterca"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/server"
@@ -145,20 +146,43 @@ func agentsListener(ctx context.Context, ca *clusterca.CA, d *data, cfg config.C
 	return server.Listener{Name: "agents", Addr: cfg.Server.AgentListen, Handler: api, TLS: true, TLSConfig: tlsCfg, Allow: allow}, nil
 }
 
-// withClusters opens the data directory and runs fn with the tenant's cluster
-// administration.
-func withClusters(ctx context.Context, cfg config.Config, env Env, fn func(*agentapi.Admin) error) error {
-	d, err := openDataFor(ctx, cfg, env)
-	if err != nil {
-		return err
+// agentRecorder writes the agents listener's events (enrolments, renewals,
+// refusals) to the audit trail of the agent's tenant (the installation's when
+// the tenant is not known, as for a refused certificate of another CA). A
+// failed write is logged: the agent's request has been answered already.
+func agentRecorder(trail func(ctx context.Context, tenant string) *audit.Auditor, log *slog.Logger) func(context.Context, agentapi.Event) {
+	return func(ctx context.Context, e agentapi.Event) {
+		actor := audit.Actor{ID: e.Agent, Name: e.Agent, Kind: audit.KindAgent}
+		if actor.ID == "" {
+			actor = audit.Actor{ID: "unknown", Name: "unauthenticated agent", Kind: audit.KindAgent}
+		}
+		ev := audit.Event{Action: audit.Code(e.Action), Outcome: audit.Outcome(e.Outcome), Actor: actor, SourceIP: e.SourceIP}
+		if e.Cluster != "" {
+			ev.Target = "cluster " + e.Cluster
+		}
+		if e.Reason != "" {
+			ev.Detail("reason", e.Reason)
+		}
+		if e.Tenant != "" {
+			ev.Detail("tenant", e.Tenant)
+		}
+		if err := trail(ctx, e.Tenant).Record(context.WithoutCancel(ctx), ev); err != nil {
+			log.Error("recording an agent event in the audit trail", "action", e.Action, "error", err)
+		}
 	}
-	defer d.Close(ctx)
-	ca, err := clusterca.Open(ctx, d.store, d.keyring, env.Now)
-	if err != nil {
-		return err
-	}
-	st := sets.New(d.tenantData(), d.keyring, d.tenant, env.Now)
-	return fn(&agentapi.Admin{Store: d.tenantData(), Sets: st, CA: ca, TokenTTL: cfg.Agents.JoinTokenTTL, Now: env.Now})
+}
+
+// withClusters runs fn with the tenant's cluster administration as one audited
+// local command (recorded in the tenant's trail).
+func withClusters(ctx context.Context, cfg config.Config, env Env, code audit.Code, target string, fn func(*agentapi.Admin) error) error {
+	return auditedFor(ctx, cfg, env, code, target, func(d *data, _ map[string]string) error {
+		ca, err := clusterca.Open(ctx, d.store, d.keyring, env.Now)
+		if err != nil {
+			return err
+		}
+		st := sets.New(d.tenantData(), d.keyring, d.tenant, env.Now)
+		return fn(&agentapi.Admin{Store: d.tenantData(), Sets: st, CA: ca, TokenTTL: cfg.Agents.JoinTokenTTL, Now: env.Now})
+	})
 }
 
 func printEnrolment(env Env, e agentapi.Enrolment, verb string) {
@@ -170,7 +194,7 @@ func printEnrolment(env Env, e agentapi.Enrolment, verb string) {
 
 // ClusterAdd registers a cluster and prints its agent's one-time join token.
 func ClusterAdd(ctx context.Context, cfg config.Config, env Env, name string) error {
-	return withClusters(ctx, cfg, env, func(a *agentapi.Admin) error {
+	return withClusters(ctx, cfg, env, audit.ClusterAdd, "cluster "+name, func(a *agentapi.Admin) error {
 		e, err := a.Add(ctx, name)
 		if err != nil {
 			return err
@@ -182,7 +206,7 @@ func ClusterAdd(ctx context.Context, cfg config.Config, env Env, name string) er
 
 // ClusterToken prints a new join token for an enrolled cluster.
 func ClusterToken(ctx context.Context, cfg config.Config, env Env, name string) error {
-	return withClusters(ctx, cfg, env, func(a *agentapi.Admin) error {
+	return withClusters(ctx, cfg, env, audit.ClusterToken, "cluster "+name, func(a *agentapi.Admin) error {
 		e, err := a.Token(ctx, name)
 		if err != nil {
 			return err
@@ -194,7 +218,7 @@ func ClusterToken(ctx context.Context, cfg config.Config, env Env, name string) 
 
 // ClusterRevoke revokes a cluster's agent.
 func ClusterRevoke(ctx context.Context, cfg config.Config, env Env, name string) error {
-	return withClusters(ctx, cfg, env, func(a *agentapi.Admin) error {
+	return withClusters(ctx, cfg, env, audit.ClusterRevoke, "cluster "+name, func(a *agentapi.Admin) error {
 		ci, err := a.Revoke(ctx, name)
 		if err != nil {
 			return err
@@ -206,7 +230,7 @@ func ClusterRevoke(ctx context.Context, cfg config.Config, env Env, name string)
 
 // ClusterList prints the tenant's clusters and their agents.
 func ClusterList(ctx context.Context, cfg config.Config, env Env, asJSON bool) error {
-	return withClusters(ctx, cfg, env, func(a *agentapi.Admin) error {
+	return withClusters(ctx, cfg, env, audit.ClusterList, "clusters", func(a *agentapi.Admin) error {
 		list, err := a.List(ctx)
 		if err != nil {
 			return err

@@ -22,20 +22,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/costwarden/costwarden/internal/agentapi"
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/auth/oidc"
 	"github.com/costwarden/costwarden/internal/collect/kube"
 	"github.com/costwarden/costwarden/internal/collect/sim"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/costmetrics"
+	"github.com/costwarden/costwarden/internal/egress"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/ingest"
 	"github.com/costwarden/costwarden/internal/lease"
+	"github.com/costwarden/costwarden/internal/logging"
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/rollup"
 	"github.com/costwarden/costwarden/internal/server"
 	"github.com/costwarden/costwarden/internal/sets"
+	"github.com/costwarden/costwarden/internal/telemetry"
 	"github.com/costwarden/costwarden/web"
 )
 
@@ -57,17 +61,16 @@ type Env struct {
 	// Tenant is the tenant administration commands act on (--tenant; hosted
 	// mode). Empty: the default tenant.
 	Tenant string
+	// Egress, if set, is given the server's guarded dialer (tests read the
+	// dial attempts it recorded).
+	Egress func(*egress.Dialer)
 }
 
-// NewLogger builds the process logger from configuration.
+// NewLogger builds the process logger from configuration: structured JSON (or
+// text) with credentials redacted and control characters escaped
+// (internal/logging).
 func NewLogger(w io.Writer, c config.LogConfig) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return logging.New(w, c.Level, c.Format)
 }
 
 // Serve runs the server until ctx is cancelled.
@@ -90,6 +93,16 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	for _, w := range d.warnings {
 		log.Warn(w)
 	}
+	// The installation's own trail (start, stop, configuration changes); in
+	// hosted mode each tenant's actions go to that tenant's trail.
+	auditor, err := newAuditor(d, cfg, env)
+	if err != nil {
+		return err
+	}
+	defer auditor.Close()
+	if env.Egress != nil {
+		env.Egress(d.egress)
+	}
 	pricer, err := newPricer(cfg)
 	if err != nil {
 		return err
@@ -98,7 +111,15 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if err != nil {
 		return err
 	}
-	sso, err := newOIDC(cfg, env.Now)
+	// The provider's own discovery document (fetched over TLS from the
+	// configured issuer) names its token and key endpoints: they are allowed.
+	sso, err := newOIDC(cfg, env.Now, d.httpClient(15*time.Second), func(urls []string) {
+		for _, u := range urls {
+			if hp, err := urlHostPort(u); err == nil {
+				_ = d.egress.Allow(egress.OIDC, hp)
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -109,9 +130,25 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	buildInfo.WithLabelValues(env.Build.Version, env.Build.Revision).Set(1)
 	reg.MustRegister(buildInfo)
 	metrics := server.NewMetrics(reg)
+	tel := telemetryFor(d, cfg, env)
+	if cfg.Telemetry.Endpoint != "" && !cfg.Egress.AirGapped {
+		hp, err := urlHostPort(cfg.Telemetry.Endpoint)
+		if err != nil {
+			return fmt.Errorf("telemetry.endpoint: %w", err)
+		}
+		// Reachable only while consent holds: asked at every dial.
+		if err := d.egress.AllowIf(egress.Telemetry, hp, func() bool {
+			ok, err := tel.Enabled(context.WithoutCancel(ctx))
+			return err == nil && ok
+		}); err != nil {
+			return err
+		}
+	}
+	log.Info("outbound connections are limited to", "destinations", d.egress.Allowed(), "air_gapped", cfg.Egress.AirGapped)
 	leases := lease.New(d.store, lease.Options{Retry: cfg.HA.LeaseRetry, Log: log.With("component", "lease"), Now: env.Now})
 	ca := &lazyCA{d: d, now: env.Now}
-	deps := serveDeps{d: d, cfg: cfg, env: env, loc: loc, pricer: pricer, pages: pages, sso: sso, metrics: metrics, leases: leases, ca: ca}
+	deps := serveDeps{d: d, cfg: cfg, env: env, loc: loc, pricer: pricer, pages: pages, sso: sso, metrics: metrics, leases: leases, ca: ca,
+		auditor: auditor, tel: tel}
 
 	var p *plan
 	if cfg.Hosted.Enabled {
@@ -164,7 +201,8 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		if err != nil {
 			return err
 		}
-		l, err := agentsListener(ctx, agentsCA, d, cfg, env, p.agentTenants, reg, nil, log.With("component", "agents"))
+		l, err := agentsListener(ctx, agentsCA, d, cfg, env, p.agentTenants, reg,
+			agentRecorder(p.agentAudit, log.With("component", "agents")), log.With("component", "agents"))
 		if err != nil {
 			return err
 		}
@@ -184,9 +222,21 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		}
 	}
 
+	if err := recordStart(ctx, d, cfg, env, auditor); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		tel.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		checkpoints(ctx, auditor, cfg.Audit.CheckpointInterval, log)
+	}()
 	// Background jobs run under leases: with several replicas on PostgreSQL,
 	// each runs on exactly one of them, and moves when that one dies.
 	for _, j := range p.jobs {
@@ -210,6 +260,13 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	}, listeners...)
 	cancel()
 	wg.Wait()
+	stopCtx := context.WithoutCancel(ctx)
+	if err := auditor.Record(stopCtx, audit.Event{Action: audit.ServerStop, Outcome: audit.Success, Actor: audit.System}); err != nil {
+		log.Error("recording the stop in the audit trail", "error", err)
+	}
+	if _, err := auditor.Checkpoint(stopCtx); err != nil {
+		log.Error("signing the audit checkpoint at shutdown", "error", err)
+	}
 	log.Info("stopped")
 	return srvErr
 }
@@ -226,6 +283,8 @@ type serveDeps struct {
 	metrics *server.Metrics
 	leases  *lease.Runner
 	ca      *lazyCA
+	auditor *audit.Auditor     // the installation's trail (the default tenant's)
+	tel     *telemetry.Service // consent and reports (the installation's)
 }
 
 // job is a background job that runs under a lease.
@@ -239,13 +298,14 @@ type plan struct {
 	public       http.Handler
 	query        *query.Service // the cost metrics' source (single tenant)
 	agentTenants agentapi.Tenants
+	agentAudit   func(ctx context.Context, tenant string) *audit.Auditor // the trail agents' events go to
 	jobs         []job
 	always       []func(ctx context.Context) // on every replica (informers)
 	noUsers      bool
 }
 
-// newAPI builds one tenant's API.
-func newAPI(dp serveDeps, tenant string, qs *query.Service, authn *auth.Service) *httpapi.API {
+// newAPI builds one tenant's API, recording to that tenant's trail.
+func newAPI(dp serveDeps, tenant string, qs *query.Service, authn *auth.Service, auditor *audit.Auditor) *httpapi.API {
 	cfg := dp.cfg
 	api := &httpapi.API{
 		Query:    qs,
@@ -256,6 +316,7 @@ func newAPI(dp serveDeps, tenant string, qs *query.Service, authn *auth.Service)
 		Log:  dp.env.Log.With("component", "api"),
 		Auth: authn, Pages: dp.pages, PasswordLogin: cfg.Auth.PasswordLogin,
 		Currency: cfg.Pricing.Currency, Tenant: tenant,
+		Audit: auditor,
 		Leases: func() []httpapi.LeaseStatus {
 			var out []httpapi.LeaseStatus
 			for _, h := range dp.leases.Held() {
@@ -297,7 +358,7 @@ func singlePlan(ctx context.Context, dp serveDeps) (*plan, error) {
 		sources = append(sources, &clusterSource{kind: "demo", in: in, now: env.Now})
 	}
 	if cfg.Collect.Prometheus.URL != "" {
-		src, ps, inv, err := prometheusSource(cfg, env.Now, log)
+		src, ps, inv, err := prometheusSource(cfg, env.Now, log, d.egress)
 		if err != nil {
 			return nil, err
 		}
@@ -321,8 +382,9 @@ func singlePlan(ctx context.Context, dp serveDeps) (*plan, error) {
 	rollups := rollup.New(st, rollup.Options{Now: env.Now, Log: log.With("component", "rollup")})
 	p.query = qs
 
-	api := newAPI(dp, DefaultTenant, qs, authn)
+	api := newAPI(dp, DefaultTenant, qs, authn, dp.auditor)
 	api.SettingsView, api.Keys = settingsView(cfg), keysStatus(d, cfg)
+	api.Telemetry, api.Posture = dp.tel, &posture{d: d, cfg: cfg, now: env.Now, auditor: dp.auditor, tel: dp.tel}
 	api.Clusters = &clusterAdmin{ca: dp.ca, store: d.store, sets: st, ttl: cfg.Agents.JoinTokenTTL, now: env.Now}
 	ingestLease := func(in *ingest.Ingester) string { return "ingest/" + DefaultTenant + "/" + in.Name() }
 	api.Ready = func() bool {
@@ -345,11 +407,13 @@ func singlePlan(ctx context.Context, dp serveDeps) (*plan, error) {
 	public, err := server.Handler(server.Options{
 		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
 		Metrics: dp.metrics, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: env.Now,
+		Audit: dp.auditor, Count: dp.tel.Count,
 	})
 	if err != nil {
 		return nil, err
 	}
 	p.public = public
+	p.agentAudit = func(context.Context, string) *audit.Auditor { return dp.auditor }
 	p.agentTenants = func(_ context.Context, tenant string) (*sets.Sets, error) {
 		if tenant != DefaultTenant {
 			return nil, fmt.Errorf("no tenant %q in a single-organisation installation", tenant)
@@ -365,11 +429,11 @@ func singlePlan(ctx context.Context, dp serveDeps) (*plan, error) {
 	p.jobs = append(p.jobs,
 		job{"rollup/" + DefaultTenant, rollups.Run},
 		job{"sweep/" + DefaultTenant, func(ctx context.Context) error {
-			sweep(ctx, authn, time.Hour, log.With("component", "auth"))
+			sweep(ctx, authn, time.Hour, log.With("component", "auth"), dp.auditor)
 			return ctx.Err()
 		}},
 		job{"maintenance", func(ctx context.Context) error {
-			maintain(ctx, d, cfg, env.Now, log.With("component", "maintenance"))
+			maintain(ctx, d, cfg, env.Now, log.With("component", "maintenance"), dp.auditor)
 			return ctx.Err()
 		}},
 	)
@@ -419,21 +483,19 @@ func CreateToken(ctx context.Context, cfg config.Config, env Env, user string, t
 	if ttl == 0 {
 		ttl = cfg.Auth.TokenTTL
 	}
-	d, err := openDataFor(ctx, cfg, env)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
-	svc := newAuth(d, cfg, env.Now, env.Log)
-	p, err := svc.User(ctx, user)
-	if err != nil {
-		return err
-	}
-	secret, tok, err := svc.CreateToken(ctx, p.ID, auth.TokenRequest{Name: "cli", TTL: ttl})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, secret)
-	fmt.Fprintf(env.Stderr, "token %s for %s expires %s\n", tok.ID, user, tok.ExpiresAt.Format(time.RFC3339))
-	return nil
+	return auditedFor(ctx, cfg, env, audit.TokenCreate, "user "+user, func(d *data, details map[string]string) error {
+		svc := newAuth(d, cfg, env.Now, env.Log)
+		p, err := svc.User(ctx, user)
+		if err != nil {
+			return err
+		}
+		secret, tok, err := svc.CreateToken(ctx, p.ID, auth.TokenRequest{Name: "cli", TTL: ttl})
+		if err != nil {
+			return err
+		}
+		details["token"] = tok.ID
+		fmt.Fprintln(env.Stdout, secret)
+		fmt.Fprintf(env.Stderr, "token %s for %s expires %s\n", tok.ID, user, tok.ExpiresAt.Format(time.RFC3339))
+		return nil
+	})
 }

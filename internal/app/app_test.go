@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 	"github.com/costwarden/costwarden/internal/cost"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/server"
+	"github.com/costwarden/costwarden/internal/testlog"
 )
 
 const clusterName = "acme-prod-eu1"
@@ -69,14 +69,19 @@ type running struct {
 }
 
 func env(logs io.Writer, out io.Writer) app.Env {
-	return app.Env{Now: time.Now, Stdout: out, Stderr: io.Discard, Log: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Build: app.Build{Version: "test"}}
+	// The production logger (redaction included), at debug level.
+	return app.Env{Now: time.Now, Stdout: out, Stderr: io.Discard, Log: app.NewLogger(logs, config.LogConfig{Level: "debug", Format: "json"}), Build: app.Build{Version: "test"}}
 }
 
 // serve starts the whole server and waits until it is ready (an hour is stored).
-func serve(t *testing.T, cfg config.Config) *running {
+func serve(t *testing.T, cfg config.Config, opts ...func(*app.Env)) *running {
 	t.Helper()
 	logs := &syncBuffer{}
-	e := env(logs, io.Discard)
+	// The server's log is also kept for the suite-wide secret scan (internal/logscan).
+	e := env(io.MultiWriter(logs, testlog.Writer(t, "server")), io.Discard)
+	for _, o := range opts {
+		o(&e)
+	}
 	addrs := make(chan [2]string, 2)
 	e.Ready = func(name string, a net.Addr) { addrs <- [2]string{name, a.String()} }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -163,6 +168,7 @@ func makeToken(t *testing.T, cfg config.Config) string {
 		t.Fatal(err)
 	}
 	tok := strings.TrimSpace(out.String())
+	testlog.Secret(t, tok)
 	if strings.Count(out.String(), "\n") != 1 || !strings.HasPrefix(tok, "cwt_") {
 		t.Fatalf("token create printed %q, want exactly one token line", out.String())
 	}

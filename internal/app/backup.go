@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/backup"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/seal"
@@ -30,45 +31,42 @@ func BackupCreate(ctx context.Context, cfg config.Config, env Env, out string, f
 	} else if ok && !force {
 		return fmt.Errorf("%s exists; choose another name or pass --force to replace it", out)
 	}
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
-	if err := d.keyring.Flush(ctx); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-")
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	last := time.Now()
-	h, st, err := backup.Create(ctx, d.store, tmp, cfg.Storage.Driver, env.Build.Version, env.Now(), func(s backup.Stats) {
-		if time.Since(last) > time.Second {
-			last = time.Now()
-			fmt.Fprintf(env.Stderr, "backup: %d rows (%d windows), %d MB\n", s.Rows, s.Windows, s.Bytes>>20)
+	return audited(ctx, cfg, env, audit.BackupCreate, out, func(d *data, details map[string]string) error {
+		if err := d.keyring.Flush(ctx); err != nil {
+			return err
 		}
+		tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-")
+		if err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		defer os.Remove(tmp.Name())
+		if err := tmp.Chmod(0o600); err != nil {
+			tmp.Close()
+			return err
+		}
+		last := time.Now()
+		h, st, err := backup.Create(ctx, d.store, tmp, cfg.Storage.Driver, env.Build.Version, env.Now(), func(s backup.Stats) {
+			if time.Since(last) > time.Second {
+				last = time.Now()
+				fmt.Fprintf(env.Stderr, "backup: %d rows (%d windows), %d MB\n", s.Rows, s.Windows, s.Bytes>>20)
+			}
+		})
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("backup failed, %s not written: %w", out, err)
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "backup %s: %d rows (%d windows, %d data keys) from %s schema %d; sealed: it opens only with %v\n",
+			out, st.Rows, st.Windows, st.Keys, h.Source, h.Schema, h.KEKIDs)
+		return nil
 	})
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("backup failed, %s not written: %w", out, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	fmt.Fprintf(env.Stdout, "backup %s: %d rows (%d windows, %d data keys) from %s schema %d; sealed: it opens only with %v\n",
-		out, st.Rows, st.Windows, st.Keys, h.Source, h.Schema, h.KEKIDs)
-	return nil
 }
 
 // BackupRestore restores file into the configured store. The whole file is
@@ -79,6 +77,32 @@ func BackupCreate(ctx context.Context, cfg config.Config, env Env, out string, f
 // force, and never while a server has it open. PostgreSQL: the database must be
 // empty (create a fresh one); the rows load in one transaction.
 func BackupRestore(ctx context.Context, cfg config.Config, env Env, file string, force bool) error {
+	err := backupRestore(ctx, cfg, env, file, force)
+	// Recorded in the restored store (the trail continues from the backup's);
+	// a failed restore is recorded in the store as it was, when there is one
+	// (nothing is created to record it).
+	if err != nil {
+		if fresh, ferr := freshStore(ctx, cfg); ferr != nil || fresh {
+			return err
+		}
+	}
+	d, oerr := openData(ctx, cfg, env.Now)
+	if oerr != nil {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("restored, but the store does not open to record the restore: %w", oerr)
+	}
+	defer d.Close(ctx)
+	ca, aerr := d.cliAuditor(cfg, env)
+	if aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	defer ca.close()
+	return ca.done(ctx, audit.BackupRestore, file, nil, err)
+}
+
+func backupRestore(ctx context.Context, cfg config.Config, env Env, file string, force bool) error {
 	if err := seal.SelfTest(); err != nil {
 		return err
 	}

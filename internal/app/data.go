@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/costwarden/costwarden/internal/config"
+	"github.com/costwarden/costwarden/internal/egress"
 	"github.com/costwarden/costwarden/internal/seal"
 	"github.com/costwarden/costwarden/internal/seal/awskms"
 	"github.com/costwarden/costwarden/internal/store"
@@ -29,6 +32,8 @@ type data struct {
 	// unless --tenant named one); hosted is hosted mode (tenant-bound stores).
 	tenant string
 	hosted bool
+	// egress is the guarded dialer of every outbound connection.
+	egress *egress.Dialer
 	// warnings are things the operator should fix, logged at start.
 	warnings []string
 }
@@ -77,11 +82,15 @@ func openData(ctx context.Context, cfg config.Config, now func() time.Time) (*da
 			createKey = true
 		}
 	}
-	kek, warnings, err := openKEK(ctx, cfg, createKey)
+	dialer, err := newEgress(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, cfg, now)
+	kek, warnings, err := openKEKWith(ctx, cfg, createKey, dialer)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openStoreWith(ctx, cfg, now, dialer)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +103,7 @@ func openData(ctx context.Context, cfg config.Config, now func() time.Time) (*da
 		st.Close()
 		return nil, err
 	}
-	return &data{store: st, keyring: kr, kek: kek, warnings: warnings, tenant: DefaultTenant, hosted: cfg.Hosted.Enabled}, nil
+	return &data{store: st, keyring: kr, kek: kek, egress: dialer, warnings: warnings, tenant: DefaultTenant, hosted: cfg.Hosted.Enabled}, nil
 }
 
 // storeName names the configured store in messages (never a password).
@@ -125,9 +134,17 @@ func freshStore(ctx context.Context, cfg config.Config) (bool, error) {
 	return len(tenants) == 0, err
 }
 
-// openKEK opens the configured key-encryption key. create makes a new key file
-// (provider file only, on a fresh install).
+// openKEK opens the configured key-encryption key through a guarded dialer of
+// its own. create makes a new key file (provider file only, on a fresh install).
 func openKEK(ctx context.Context, cfg config.Config, create bool) (seal.KEK, []string, error) {
+	dialer, err := newEgress(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, nil, err
+	}
+	return openKEKWith(ctx, cfg, create, dialer)
+}
+
+func openKEKWith(ctx context.Context, cfg config.Config, create bool, dialer *egress.Dialer) (seal.KEK, []string, error) {
 	switch cfg.Keys.Provider {
 	case "secret":
 		kek, warning, err := seal.OpenSecretFile(cfg.Keys.Secret.File)
@@ -144,6 +161,7 @@ func openKEK(ctx context.Context, cfg config.Config, create bool) (seal.KEK, []s
 		kek, err := awskms.Open(ctx, awskms.Config{
 			KeyID: k.KeyID, Region: k.Region, Endpoint: k.Endpoint, CredentialsFile: k.CredentialsFile,
 			Profile: k.Profile, CAFile: k.CAFile, UseInstanceMetadata: k.UseInstanceMetadata, Timeout: k.Timeout,
+			Dial: dialer.DialContext,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("refusing to run without the key-encryption key: %w", err)
@@ -157,13 +175,23 @@ func openKEK(ctx context.Context, cfg config.Config, create bool) (seal.KEK, []s
 	return kek, nil, nil
 }
 
-// openStore opens the configured store backend.
+// openStore opens the configured store backend through a guarded dialer of
+// its own.
 func openStore(ctx context.Context, cfg config.Config, now func() time.Time) (store.Store, error) {
+	dialer, err := newEgress(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	return openStoreWith(ctx, cfg, now, dialer)
+}
+
+func openStoreWith(ctx context.Context, cfg config.Config, now func() time.Time, dialer *egress.Dialer) (store.Store, error) {
 	if cfg.Storage.Driver == "postgres" {
 		pc, err := postgresConfig(cfg.Storage.Postgres)
 		if err != nil {
 			return nil, err
 		}
+		pc.Dial = dialer.DialContext
 		return postgres.Open(ctx, pc, postgres.Options{Now: now, LeaseCheck: cfg.HA.LeaseCheck})
 	}
 	return sqlite.Open(ctx, cfg.Storage.SQLite.Path, sqlite.Options{Now: now})
@@ -183,4 +211,9 @@ func postgresConfig(p config.PostgresConfig) (postgres.Config, error) {
 		pc.Password = bytes.TrimRight(b, "\r\n")
 	}
 	return pc, nil
+}
+
+// httpClient is an HTTP client whose connections go through the guarded dialer.
+func (d *data) httpClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: d.egress.Transport(nil)}
 }

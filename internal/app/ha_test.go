@@ -311,6 +311,43 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 	})
 	stopAgent()
 	<-agentDone
+	// The join token worked once: replayed by another agent it is refused, and
+	// the enrolment, the refusal and the command that issued the token are in
+	// the audit trail (either replica reads it).
+	replayCtx, stopReplay := context.WithTimeout(ctx, 20*time.Second)
+	err = app.RunAgent(replayCtx, testConfig(t, t.TempDir(), 1), env(io.Discard, io.Discard),
+		app.AgentOptions{Servers: []string{a.url("agents")}, JoinToken: strings.TrimSpace(out.String())})
+	stopReplay()
+	if err == nil {
+		t.Error("a replayed join token enrolled a second agent")
+	}
+	var trail struct {
+		Data []struct {
+			Action, Outcome, SourceIP, Target string
+			Actor                             struct{ ID, Kind string }
+			Details                           map[string]string
+		} `json:"data"`
+	}
+	x := h.do("GET", base(b)+"/api/v1/audit?limit=500", nil, "")
+	if err := json.Unmarshal([]byte(x.body), &trail); err != nil || x.code != 200 {
+		t.Fatalf("audit on b = %d: %s", x.code, x.body)
+	}
+	seen := map[string]int{}
+	for _, r := range trail.Data {
+		switch {
+		case r.Action == "cluster.add" && r.Outcome == "success" && r.Actor.Kind == "local-cli" && r.Target == "cluster edge-ha":
+			seen["cluster.add"]++
+		case r.Action == "agent.enrol" && r.Outcome == "success" && r.Actor.Kind == "agent" && r.Actor.ID != "" && r.SourceIP != "":
+			seen["agent.enrol"]++
+		case r.Action == "agent.refused" && r.Outcome == "denied" && r.Actor.Kind == "agent" && r.Details["reason"] != "" && r.SourceIP != "":
+			seen["agent.refused"]++
+		}
+	}
+	for _, k := range []string{"cluster.add", "agent.enrol", "agent.refused"} {
+		if seen[k] != 1 {
+			t.Errorf("the audit trail holds %d %s records, want 1 (records: %+v)", seen[k], k, seen)
+		}
+	}
 	// Both replicas answer the same for the agent's hours.
 	for _, hr := range hours[len(hours)-3:] {
 		va, oka := clusterHourTotal(t, h, base(a), "edge-ha", hr.Start)

@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/query"
@@ -36,6 +37,7 @@ type tenantStack struct {
 	auth    *auth.Service
 	rollups *rollup.Job
 	handler http.Handler
+	auditor *audit.Auditor // the tenant's own trail
 }
 
 type hosted struct {
@@ -48,10 +50,10 @@ type hosted struct {
 // hostedPlan serves every registered tenant.
 func hostedPlan(_ context.Context, dp serveDeps) (*plan, error) {
 	h := &hosted{dp: dp, stacks: map[string]*tenantStack{}}
-	p := &plan{public: h, agentTenants: h.tenantSets}
+	p := &plan{public: h, agentTenants: h.tenantSets, agentAudit: h.tenantAuditor}
 	p.jobs = append(p.jobs,
 		job{"maintenance", func(ctx context.Context) error {
-			maintain(ctx, dp.d, dp.cfg, dp.env.Now, dp.env.Log.With("component", "maintenance"))
+			maintain(ctx, dp.d, dp.cfg, dp.env.Now, dp.env.Log.With("component", "maintenance"), dp.auditor)
 			return ctx.Err()
 		}},
 		job{"purge", func(ctx context.Context) error { return h.purge(ctx, time.Hour) }},
@@ -84,7 +86,11 @@ func (h *hosted) stackOf(tenant string) (*tenantStack, error) {
 	st := sets.New(bound, d.keyring, tenant, dp.env.Now)
 	authn := newAuth(&d, dp.cfg, dp.env.Now, log.With("component", "auth"))
 	qs := query.NewServiceWithOptions(st, query.Options{CacheBytes: int(dp.cfg.Hosted.TenantCacheBytes)})
-	api := newAPI(dp, tenant, qs, authn)
+	auditor, err := newTenantAuditor(dp.d, tenant, dp.cfg, Env{Now: dp.env.Now, Log: log, Stdout: dp.env.Stdout})
+	if err != nil {
+		return nil, err
+	}
+	api := newAPI(dp, tenant, qs, authn, auditor)
 	view := settingsView(dp.cfg)
 	api.SettingsView, api.Keys = view, keysStatusOf(dp.d, dp.cfg, tenant)
 	api.Clusters = &clusterAdmin{ca: dp.ca, store: bound, sets: st, ttl: dp.cfg.Agents.JoinTokenTTL, now: dp.env.Now}
@@ -92,14 +98,28 @@ func (h *hosted) stackOf(tenant string) (*tenantStack, error) {
 	handler, err := server.Handler(server.Options{
 		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
 		Metrics: dp.metrics, MaxBodyBytes: dp.cfg.Server.MaxBodyBytes, Now: dp.env.Now,
+		Audit: auditor,
 	})
 	if err != nil {
+		auditor.Close()
 		return nil, err
 	}
-	s := &tenantStack{tenant: tenant, sets: st, auth: authn, handler: handler,
+	s := &tenantStack{tenant: tenant, sets: st, auth: authn, handler: handler, auditor: auditor,
 		rollups: rollup.New(st, rollup.Options{Now: dp.env.Now, Log: log.With("component", "rollup")})}
 	h.stacks[tenant] = s
 	return s, nil
+}
+
+// tenantAuditor is the trail a tenant's agents' events go to: the tenant's own,
+// or the installation's when the tenant is unknown (a refusal names no tenant's
+// data).
+func (h *hosted) tenantAuditor(ctx context.Context, tenant string) *audit.Auditor {
+	if tenant != "" {
+		if s, err := h.stack(ctx, tenant); err == nil {
+			return s.auditor
+		}
+	}
+	return h.dp.auditor
 }
 
 // tenantSets is the agents API's view of tenants.
@@ -183,16 +203,26 @@ func (h *hosted) superviseJobs(ctx context.Context) {
 				tctx, cancel := context.WithCancel(ctx)
 				running[rec.ID] = cancel
 				log := h.dp.env.Log.With("tenant", rec.ID)
-				wg.Add(2)
+				wg.Add(3)
 				go func() {
 					defer wg.Done()
 					h.dp.leases.Run(tctx, "rollup/"+rec.ID, s.rollups.Run)
 				}()
 				go func() {
 					defer wg.Done()
+					checkpoints(tctx, s.auditor, h.dp.cfg.Audit.CheckpointInterval, log.With("component", "audit"))
+				}()
+				go func() {
+					defer wg.Done()
 					h.dp.leases.Run(tctx, "sweep/"+rec.ID, func(ctx context.Context) error {
-						disableInactive(ctx, s.auth, time.Hour, log.With("component", "auth"))
-						return ctx.Err()
+						for {
+							disableInactive(ctx, s.auth, log.With("component", "auth"), s.auditor)
+							select {
+							case <-ctx.Done():
+								return ctx.Err()
+							case <-time.After(time.Hour):
+							}
+						}
 					})
 				}()
 			}
@@ -201,6 +231,9 @@ func (h *hosted) superviseJobs(ctx context.Context) {
 					cancel()
 					delete(running, id)
 					h.mu.Lock()
+					if s, ok := h.stacks[id]; ok {
+						s.auditor.Close()
+					}
 					delete(h.stacks, id)
 					h.mu.Unlock()
 				}
@@ -210,25 +243,6 @@ func (h *hosted) superviseJobs(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-time.After(h.dp.cfg.HA.LeaseRetry * 4):
-		}
-	}
-}
-
-// disableInactive disables a tenant's inactive accounts every interval.
-func disableInactive(ctx context.Context, svc *auth.Service, interval time.Duration, log interface {
-	Error(string, ...any)
-	Info(string, ...any)
-}) {
-	for {
-		if ps, err := svc.DisableInactive(ctx); err != nil && ctx.Err() == nil {
-			log.Error("disabling inactive accounts", "error", err)
-		} else if len(ps) > 0 {
-			log.Info("disabled inactive accounts", "count", len(ps))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
 		}
 	}
 }
@@ -273,6 +287,9 @@ func TenantAdd(ctx context.Context, cfg config.Config, env Env, id string, hosts
 	if err := ValidateTenantID(id); err != nil {
 		return err
 	}
+	if id == DefaultTenant {
+		return fmt.Errorf("tenant id %q is the installation's own (its audit trail of starts, stops and install-wide commands): choose another", id)
+	}
 	if len(hosts) == 0 {
 		return errors.New("--host: at least one host name the tenant's users reach it at")
 	}
@@ -286,44 +303,39 @@ func TenantAdd(ctx context.Context, cfg config.Config, env Env, id string, hosts
 	}
 	slices.Sort(norm)
 	norm = slices.Compact(norm)
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
-	rec := store.TenantRecord{ID: id, Hosts: norm, State: store.TenantActive, CreatedAt: env.Now().UTC()}
-	if err := d.store.PutTenant(ctx, rec); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("--host: a host name already belongs to another tenant: %w", err)
+	return audited(ctx, cfg, env, audit.TenantAdd, "tenant "+id, func(d *data, details map[string]string) error {
+		details["hosts"] = strings.Join(norm, ",")
+		rec := store.TenantRecord{ID: id, Hosts: norm, State: store.TenantActive, CreatedAt: env.Now().UTC()}
+		if err := d.store.PutTenant(ctx, rec); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("--host: a host name already belongs to another tenant: %w", err)
+			}
+			return err
 		}
-		return err
-	}
-	// The tenant's keys exist from the start (its index key and first data key).
-	if err := d.keyring.Verify(ctx, id); err != nil {
-		return err
-	}
-	if _, err := d.keyring.BlindIndex(ctx, id, "tenant", id); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stderr, "tenant %s serves %s; create its first administrator with: costwarden user add NAME --role admin --tenant %s\n", id, strings.Join(norm, ", "), id)
-	return nil
+		// The tenant's keys exist from the start (its index key and first data key).
+		if err := d.keyring.Verify(ctx, id); err != nil {
+			return err
+		}
+		if _, err := d.keyring.BlindIndex(ctx, id, "tenant", id); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "tenant %s serves %s; create its first administrator with: costwarden user add NAME --role admin --tenant %s\n", id, strings.Join(norm, ", "), id)
+		return nil
+	})
 }
 
 // TenantList prints the registered tenants.
 func TenantList(ctx context.Context, cfg config.Config, env Env) error {
-	d, err := openData(ctx, cfg, env.Now)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
-	recs, err := d.store.ListTenantRecords(ctx)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TENANT\tSTATE\tHOSTS\tCREATED")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.State, strings.Join(r.Hosts, ","), when(r.CreatedAt))
-	}
-	return tw.Flush()
+	return audited(ctx, cfg, env, audit.TenantList, "tenants", func(d *data, _ map[string]string) error {
+		recs, err := d.store.ListTenantRecords(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TENANT\tSTATE\tHOSTS\tCREATED")
+		for _, r := range recs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.State, strings.Join(r.Hosts, ","), when(r.CreatedAt))
+		}
+		return tw.Flush()
+	})
 }

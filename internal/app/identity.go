@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/auth/oidc"
 	"github.com/costwarden/costwarden/internal/config"
@@ -46,7 +47,7 @@ func newAuth(d *data, cfg config.Config, now func() time.Time, log *slog.Logger)
 
 // newOIDC builds the SSO client when auth.oidc.issuer is set. The client
 // secret is read from its file, never from the configuration itself.
-func newOIDC(cfg config.Config, now func() time.Time) (*oidc.Client, error) {
+func newOIDC(cfg config.Config, now func() time.Time, client *http.Client, discovered func([]string)) (*oidc.Client, error) {
 	o := cfg.Auth.OIDC
 	if o.Issuer == "" {
 		return nil, nil
@@ -72,7 +73,8 @@ func newOIDC(cfg config.Config, now func() time.Time) (*oidc.Client, error) {
 	}
 	return oidc.New(oidc.Config{Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: secret, RedirectURL: o.RedirectURL,
 		Scopes: o.Scopes, UsernameClaim: o.UsernameClaim, GroupsClaim: o.GroupsClaim, Mappings: maps,
-		RequireAMR: o.RequireAMR, RequireACR: o.RequireACR, Algorithms: o.Algorithms, DisplayName: o.DisplayName, Now: now})
+		RequireAMR: o.RequireAMR, RequireACR: o.RequireACR, Algorithms: o.Algorithms, DisplayName: o.DisplayName, Now: now,
+		HTTPClient: client, Discovered: discovered})
 }
 
 // credentials authenticates a request by "Authorization: Bearer <token>" (API
@@ -103,15 +105,32 @@ func (c credentials) AuthenticateRequest(r *http.Request) (*auth.Principal, erro
 
 // sweep disables inactive accounts and purges dead sessions and lockouts, now
 // and then every interval, until ctx ends.
-func sweep(ctx context.Context, svc *auth.Service, interval time.Duration, log *slog.Logger) {
+// disableInactive disables the accounts not seen for the inactivity limit, each
+// with its audit record.
+func disableInactive(ctx context.Context, svc *auth.Service, log *slog.Logger, rec *audit.Auditor) {
+	ps, err := svc.DisableInactive(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("disabling inactive accounts", "error", err)
+		}
+		return
+	}
+	if len(ps) > 0 {
+		log.Info("disabled inactive accounts", "count", len(ps))
+	}
+	for _, p := range ps {
+		if err := rec.Record(ctx, audit.Event{Action: audit.UserDisable, Outcome: audit.Success, Actor: audit.System, Target: p.ID,
+			Details: map[string]string{"reason": "inactive since " + p.LastSeenAt.UTC().Format(time.RFC3339)}}); err != nil {
+			log.Error("recording an inactivity disable in the audit trail", "error", err)
+		}
+	}
+}
+
+func sweep(ctx context.Context, svc *auth.Service, interval time.Duration, log *slog.Logger, rec *audit.Auditor) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if ps, err := svc.DisableInactive(ctx); err != nil && ctx.Err() == nil {
-			log.Error("disabling inactive accounts", "error", err)
-		} else if len(ps) > 0 {
-			log.Info("disabled inactive accounts", "count", len(ps))
-		}
+		disableInactive(ctx, svc, log, rec)
 		if err := svc.Purge(ctx); err != nil && ctx.Err() == nil {
 			log.Error("purging sessions and lockouts", "error", err)
 		}
@@ -123,14 +142,12 @@ func sweep(ctx context.Context, svc *auth.Service, interval time.Duration, log *
 	}
 }
 
-// withAuth opens the data directory and runs fn with the account service.
-func withAuth(ctx context.Context, cfg config.Config, env Env, fn func(*auth.Service) error) error {
-	d, err := openDataFor(ctx, cfg, env)
-	if err != nil {
-		return err
-	}
-	defer d.Close(ctx)
-	return fn(newAuth(d, cfg, env.Now, env.Log))
+// withAuth opens the data directory and runs fn with the account service as
+// one audited local command.
+func withAuth(ctx context.Context, cfg config.Config, env Env, code audit.Code, target string, fn func(*auth.Service) error) error {
+	return auditedFor(ctx, cfg, env, code, target, func(d *data, _ map[string]string) error {
+		return fn(newAuth(d, cfg, env.Now, env.Log))
+	})
 }
 
 // UserOptions describe a user created from the CLI.
@@ -158,7 +175,7 @@ func AddUserWith(ctx context.Context, cfg config.Config, env Env, o UserOptions)
 	if err != nil {
 		return err
 	}
-	return withAuth(ctx, cfg, env, func(svc *auth.Service) error {
+	return withAuth(ctx, cfg, env, audit.UserCreate, "user "+o.Name, func(svc *auth.Service) error {
 		p, err := svc.AddUser(ctx, auth.NewUser{Name: o.Name, Email: o.Email, Role: role, Scope: scope})
 		if err != nil {
 			return err
@@ -187,7 +204,7 @@ func orNone(s string) string {
 
 // ListUsers prints every principal.
 func ListUsers(ctx context.Context, cfg config.Config, env Env) error {
-	return withAuth(ctx, cfg, env, func(svc *auth.Service) error {
+	return withAuth(ctx, cfg, env, audit.UserList, "users", func(svc *auth.Service) error {
 		ps, err := svc.Users(ctx)
 		if err != nil {
 			return err
@@ -219,7 +236,11 @@ func orDash(s string) string {
 // UserAction applies disable, enable, delete or reset-mfa to a user or service
 // account by name. reset-mfa prints a new setup code on stdout.
 func UserAction(ctx context.Context, cfg config.Config, env Env, action, name string) error {
-	return withAuth(ctx, cfg, env, func(svc *auth.Service) error {
+	code := map[string]audit.Code{"disable": audit.UserDisable, "enable": audit.UserEnable, "delete": audit.UserDelete, "reset-mfa": audit.UserMFAReset}[action]
+	if code == "" {
+		return fmt.Errorf("unknown action %q", action)
+	}
+	return withAuth(ctx, cfg, env, code, "user "+name, func(svc *auth.Service) error {
 		p, err := svc.User(ctx, name)
 		if err != nil {
 			return err
@@ -260,7 +281,7 @@ func AddServiceAccount(ctx context.Context, cfg config.Config, env Env, name, ow
 	if err != nil {
 		return err
 	}
-	return withAuth(ctx, cfg, env, func(svc *auth.Service) error {
+	return withAuth(ctx, cfg, env, audit.ServiceCreate, "service account "+name, func(svc *auth.Service) error {
 		o, err := svc.User(ctx, owner)
 		if err != nil {
 			if errors.Is(err, auth.ErrNoSuchPrincipal) {

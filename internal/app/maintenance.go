@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/rekey"
 	"github.com/costwarden/costwarden/internal/retention"
@@ -14,10 +16,10 @@ import (
 // retention.interval until ctx ends: scheduled data-key rotation, the
 // background re-encryption of older blobs, and retention. Each step is safe to
 // run from several replicas at once and resumes after a restart.
-func maintain(ctx context.Context, d *data, cfg config.Config, now func() time.Time, log *slog.Logger) {
+func maintain(ctx context.Context, d *data, cfg config.Config, now func() time.Time, log *slog.Logger, rec *audit.Auditor) {
 	job := rekey.New(d.store, d.keyring, now, log.With("component", "rekey"))
 	for {
-		maintainOnce(ctx, d, cfg, now, log, job)
+		maintainOnce(ctx, d, cfg, now, log, job, rec)
 		select {
 		case <-ctx.Done():
 			return
@@ -26,7 +28,13 @@ func maintain(ctx context.Context, d *data, cfg config.Config, now func() time.T
 	}
 }
 
-func maintainOnce(ctx context.Context, d *data, cfg config.Config, now func() time.Time, log *slog.Logger, job *rekey.Job) {
+func maintainOnce(ctx context.Context, d *data, cfg config.Config, now func() time.Time, log *slog.Logger, job *rekey.Job, rec *audit.Auditor) {
+	record := func(e audit.Event) {
+		e.Outcome, e.Actor = audit.Success, audit.System
+		if err := rec.Record(ctx, e); err != nil && ctx.Err() == nil {
+			log.Error("recording maintenance in the audit trail", "action", e.Action, "error", err)
+		}
+	}
 	tenants, err := d.store.ListTenants(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -43,6 +51,7 @@ func maintainOnce(ctx context.Context, d *data, cfg config.Config, now func() ti
 			}
 			if rotated {
 				log.Info("scheduled key rotation", "tenant", t, "version", v, "every", cfg.Keys.RotateEvery.String())
+				record(audit.Event{Action: audit.KeysRotate, Target: "tenant " + t, Details: map[string]string{"version": fmt.Sprint(v), "reason": "schedule"}})
 			}
 		}
 	}
@@ -57,5 +66,6 @@ func maintainOnce(ctx context.Context, d *data, cfg config.Config, now func() ti
 		log.Error("retention failed", "error", err)
 	case res.Hourly+res.Daily > 0:
 		log.Info("retention deleted expired windows", "hourly", res.Hourly, "daily", res.Daily)
+		record(audit.Event{Action: audit.RetentionApply, Target: "windows", Details: map[string]string{"hourly": fmt.Sprint(res.Hourly), "daily": fmt.Sprint(res.Daily)}})
 	}
 }

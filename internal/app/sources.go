@@ -11,6 +11,7 @@ import (
 	"github.com/costwarden/costwarden/internal/collect/prom"
 	"github.com/costwarden/costwarden/internal/config"
 	"github.com/costwarden/costwarden/internal/cost"
+	"github.com/costwarden/costwarden/internal/egress"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/ingest"
 )
@@ -26,14 +27,14 @@ type clusterSource struct {
 
 // prometheusSource builds the Prometheus source, with the Kubernetes inventory
 // applied on top when collect.kubernetes.enabled.
-func prometheusSource(cfg config.Config, now func() time.Time, log *slog.Logger) (ingest.Source, *prom.Source, *kube.Inventory, error) {
+func prometheusSource(cfg config.Config, now func() time.Time, log *slog.Logger, dialer *egress.Dialer) (ingest.Source, *prom.Source, *kube.Inventory, error) {
 	pc := cfg.Collect.Prometheus
 	ps, err := prom.New(prom.Config{
 		URL: pc.URL, Cluster: pc.ClusterName, ClusterLabel: pc.ClusterLabel, ClusterValue: pc.ClusterLabelValue,
 		Matchers: pc.Matchers, CAFile: pc.CAFile, BearerTokenFile: pc.BearerTokenFile,
 		BasicAuthUsername: pc.BasicAuthUsername, BasicAuthPasswordFile: pc.BasicAuthPasswordFile,
 		Timeout: pc.Timeout, Concurrency: pc.Concurrency, MaxSamples: pc.MaxSamples, ReplicaLabel: pc.ReplicaLabel,
-		Now: now, Log: log.With("component", "prometheus"),
+		Now: now, Log: log.With("component", "prometheus"), Dial: dialer.DialContext,
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -42,7 +43,8 @@ func prometheusSource(cfg config.Config, now func() time.Time, log *slog.Logger)
 		return ps, ps, nil, nil
 	}
 	kc := cfg.Collect.Kubernetes
-	client, err := kube.Client(kube.Config{Kubeconfig: kc.Kubeconfig, Context: kc.Context})
+	client, err := kube.Client(kube.Config{Kubeconfig: kc.Kubeconfig, Context: kc.Context, Dial: dialer.DialContext,
+		Allow: func(hp string) error { return dialer.Allow(egress.Kubernetes, hp) }})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/costwarden/costwarden/internal/testlog"
 )
 
 // freeAddr returns a loopback address that was free a moment ago (the
@@ -40,6 +42,7 @@ func TestSSOLogin(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(m.ClientSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	testlog.Secret(t, m.ClientSecret)
 	cfg := testConfig(t, dir, 0)
 	addr := freeAddr(t)
 	cfg.Server.Listen = addr

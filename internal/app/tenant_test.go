@@ -180,6 +180,10 @@ func TestCrossTenantMatrix(t *testing.T) {
 		return globexIDs["/api/v1/me"]
 	}
 	checked := 0
+	// acme's own trail records, as targets, the paths and ids acme's admin
+	// requested, globex's ids included: that is acme's input, not globex's
+	// data. (A globex record would still show, by its globex actor.)
+	var requested []string
 	for _, rt := range routes {
 		if rt.Method == "POST" && rt.Path == "/logout" {
 			continue
@@ -201,8 +205,16 @@ func TestCrossTenantMatrix(t *testing.T) {
 				a = h.do(acme.host, rt.Method, path, who.token, "", strings.NewReader(""), "application/x-www-form-urlencoded")
 			}
 			checked++
-			if m := leaks(a.body + a.location); m != "" {
-				t.Errorf("%s %s as %s on acme's host (%d) reveals globex's %q: %.300s", rt.Method, path, who.name, a.code, m, a.body)
+			body := a.body
+			if rt.Path == "/api/v1/audit" {
+				for _, p := range requested {
+					body = strings.ReplaceAll(body, `"target":"`+p+`"`, `"target":""`)
+				}
+			}
+			requested = append(requested, strings.SplitN(path, "?", 2)[0], id)
+			if m := leaks(body + a.location); m != "" {
+				i := strings.Index(body, m)
+				t.Errorf("%s %s as %s on acme's host (%d) reveals globex's %q: …%s…", rt.Method, path, who.name, a.code, m, body[max(0, i-300):min(len(body), i+100)])
 			}
 			if strings.Contains(rt.Path, "{id}") && who.token != "" && a.code < 300 && rt.Method != "GET" {
 				t.Errorf("%s %s with globex's id as acme admin = %d, want a refusal", rt.Method, path, a.code)

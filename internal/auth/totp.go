@@ -3,7 +3,7 @@ package auth
 import (
 	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
+	"crypto/sha1" // #nosec G505 -- RFC 6238 TOTP as authenticator apps implement it is HMAC-SHA1 (HMAC-SHA1 is not affected by SHA-1 collisions)
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"

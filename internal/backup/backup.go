@@ -66,6 +66,9 @@ const (
 	tagSession
 	tagAccessRequest
 	tagPrincipal2
+	// Added with the audit trail (issue 7).
+	tagAudit
+	tagAuditCheckpoint
 	tagEnd = 0xff
 )
 

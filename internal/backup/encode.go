@@ -185,6 +185,27 @@ func encodeRow(r store.Row) (byte, []byte, error) {
 		e.time(t.RevokedAt)
 		e.time(t.LastUsedAt)
 		return tagToken, e.b, nil
+	case r.Audit != nil:
+		a := r.Audit
+		e.str(a.Tenant)
+		e.u64(a.Seq)
+		e.time(a.Time)
+		e.str(a.Action)
+		e.str(a.Outcome)
+		e.str(a.ActorID)
+		e.bytes(a.ActorIndex)
+		e.bytes(a.Hash)
+		e.bytes(a.Sealed)
+		return tagAudit, e.b, nil
+	case r.AuditCheckpoint != nil:
+		c := r.AuditCheckpoint
+		e.str(c.Tenant)
+		e.u64(c.Seq)
+		e.bytes(c.Hash)
+		e.time(c.Time)
+		e.str(c.KeyID)
+		e.bytes(c.Signature)
+		return tagAuditCheckpoint, e.b, nil
 	case r.Window != nil:
 		w := r.Window
 		e.str(w.Tenant)
@@ -269,6 +290,14 @@ func decodeRow(tag byte, body []byte) (store.Row, error) {
 		t := store.Token{ID: d.str(), Tenant: d.str(), PrincipalID: d.str(), Hash: d.bytes(), Sealed: d.bytes(), Role: d.str()}
 		t.CreatedAt, t.ExpiresAt, t.RevokedAt, t.LastUsedAt = d.time(), d.time(), d.time(), d.time()
 		r.Token = &t
+	case tagAudit:
+		a := store.AuditRecord{Tenant: d.str(), Seq: d.u64(), Time: d.time()}
+		a.Action, a.Outcome, a.ActorID, a.ActorIndex, a.Hash, a.Sealed = d.str(), d.str(), d.str(), d.bytes(), d.bytes(), d.bytes()
+		r.Audit = &a
+	case tagAuditCheckpoint:
+		c := store.AuditCheckpoint{Tenant: d.str(), Seq: d.u64(), Hash: d.bytes(), Time: d.time()}
+		c.KeyID, c.Signature = d.str(), d.bytes()
+		r.AuditCheckpoint = &c
 	case tagWindow:
 		w := store.Window{}
 		w.Tenant, w.ClusterID = d.str(), d.str()

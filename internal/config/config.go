@@ -35,6 +35,10 @@ type Config struct {
 	Agent  AgentConfig  `yaml:"agent"`
 	HA     HAConfig     `yaml:"ha"`
 	Hosted HostedConfig `yaml:"hosted"`
+	// Added with security operations (issue 7).
+	Audit     AuditConfig     `yaml:"audit"`
+	Telemetry TelemetryConfig `yaml:"telemetry"`
+	Egress    EgressConfig    `yaml:"egress"`
 }
 
 // ServerConfig configures the listeners.
@@ -50,10 +54,10 @@ type ServerConfig struct {
 	MaxBodyBytes      int64         `yaml:"maxBodyBytes" doc:"Largest accepted request body, in bytes."`
 	ShutdownTimeout   time.Duration `yaml:"shutdownTimeout" doc:"Time in-flight requests get to finish after SIGTERM."`
 	MetricsTokenFile  string        `yaml:"metricsTokenFile" doc:"File holding the bearer token Prometheus must send to scrape /metrics on the internal listener. Set: /metrics also carries the cost series OpenCost's Grafana dashboards read (node_cpu_hourly_cost, container_cpu_allocation, ...), and a scrape without the token gets 401. Empty: /metrics carries the server's own metrics only."`
-	// Network controls and the agents listener (issue 9). allowCIDRs and
-	// internalAllowCIDRs are the keys issue 7 declares too.
-	AllowCIDRs          []string `yaml:"allowCIDRs" doc:"Networks (CIDR, e.g. 10.0.0.0/8) allowed to connect to server.listen; connections from elsewhere are closed before TLS. Empty: every address."`
-	InternalAllowCIDRs  []string `yaml:"internalAllowCIDRs" doc:"Networks allowed to connect to server.internalListen (metrics). Empty: every address (it is bound to loopback by default)."`
+	// Per-listener CIDR allowlists (issue 7; issue 9 uses them too).
+	AllowCIDRs         []string `yaml:"allowCIDRs" doc:"Networks (CIDR, e.g. 10.0.0.0/8) allowed to connect to server.listen; connections from elsewhere are closed before TLS. Empty: every address."`
+	InternalAllowCIDRs []string `yaml:"internalAllowCIDRs" doc:"Networks allowed to connect to server.internalListen (metrics). Empty: every address (it is bound to loopback by default)."`
+	// Network controls and the agents listener (issue 9).
 	AgentListen         string   `yaml:"agentListen" doc:"Address of the agents listener: agents enrol and push closed hourly windows there over TLS with client certificates from the internal CA (docs/multi-cluster.md). Empty: no agents listener."`
 	AgentAllowCIDRs     []string `yaml:"agentAllowCIDRs" doc:"Networks allowed to connect to server.agentListen; connections from elsewhere are closed before TLS. Empty: every address."`
 	TrustedProxies      []string `yaml:"trustedProxies" doc:"Networks (CIDR) of reverse proxies in front of server.listen. Only when a connection comes from one of them is its X-Forwarded-For header read, and the client is the rightmost address in it that is not itself a trusted proxy (used for login throttling, logs and server.allowCIDRs). Empty: X-Forwarded-For is ignored."`
@@ -329,11 +333,14 @@ func Default() Config {
 		Recommendations: RecommendationsConfig{
 			CPUPercentile: 95, CPUHeadroom: 15, RAMHeadroom: 15, MinHours: 24,
 		},
-		Demo:   DemoConfig{ClusterName: "demo", Seed: 1, Pods: 300, Days: 30},
-		Log:    LogConfig{Level: "info", Format: "json"},
-		Agents: AgentsConfig{CertTTL: 72 * time.Hour, JoinTokenTTL: time.Hour, MaxClockSkew: 5 * time.Minute, MaxWindowBytes: 64 << 20},
-		Agent:  AgentConfig{RetryMax: 5 * time.Minute},
-		HA:     HAConfig{LeaseRetry: 5 * time.Second, LeaseCheck: 3 * time.Second},
-		Hosted: HostedConfig{TenantCacheBytes: 32 << 20},
+		Demo: DemoConfig{ClusterName: "demo", Seed: 1, Pods: 300, Days: 30},
+		Audit: AuditConfig{CheckpointEvery: 100, CheckpointInterval: time.Minute,
+			Syslog: AuditSyslogConfig{Facility: "authpriv", Timeout: 5 * time.Second}},
+		Telemetry: TelemetryConfig{Endpoint: "https://telemetry.costwarden.dev/v1/report", Interval: 24 * time.Hour},
+		Log:       LogConfig{Level: "info", Format: "json"},
+		Agents:    AgentsConfig{CertTTL: 72 * time.Hour, JoinTokenTTL: time.Hour, MaxClockSkew: 5 * time.Minute, MaxWindowBytes: 64 << 20},
+		Agent:     AgentConfig{RetryMax: 5 * time.Minute},
+		HA:        HAConfig{LeaseRetry: 5 * time.Second, LeaseCheck: 3 * time.Second},
+		Hosted:    HostedConfig{TenantCacheBytes: 32 << 20},
 	}
 }

@@ -62,6 +62,7 @@ func (c *Config) Validate() Errors {
 		bad("auth.maxTokenTTL", "must be at least auth.tokenTTL (%s)", c.Auth.TokenTTL)
 	}
 	c.validateAuth(bad)
+	c.validateSecurity(bad)
 	if len(c.Pricing.Currency) != 3 || strings.ToUpper(c.Pricing.Currency) != c.Pricing.Currency {
 		bad("pricing.currency", "must be a three-letter ISO 4217 code such as USD, got %q", c.Pricing.Currency)
 	}

@@ -64,6 +64,12 @@ type API struct {
 	Clusters ClusterAdmin
 	// Leases lists the background jobs this replica runs, for /api/v1/status.
 	Leases func() []LeaseStatus
+	// Security operations (issue 7): the audit trail (also the Auditor that
+	// handlers recording their own event, such as cost exports, call), the
+	// posture check, and opt-in telemetry.
+	Audit     AuditLog
+	Posture   PostureChecker
+	Telemetry TelemetryControl
 }
 
 // Routes declares every route of the public listener.
@@ -79,7 +85,10 @@ func (a *API) Routes() []server.Route {
 	}
 	routes = append(routes, a.identityRoutes()...)
 	routes = append(routes, a.clusterRoutes()...)
-	return append(routes, a.dashboardRoutes()...)
+	routes = append(routes, a.auditRoutes()...)
+	routes = append(routes, a.securityRoutes()...)
+	routes = append(routes, a.dashboardRoutes()...)
+	return withAuditEvents(routes)
 }
 
 // handlerFunc returns a value to encode as JSON, or an error.

@@ -13,13 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
+	"github.com/costwarden/costwarden/internal/config"
+	"github.com/costwarden/costwarden/internal/doctor"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/query/querytest"
 	"github.com/costwarden/costwarden/internal/rbac"
 	"github.com/costwarden/costwarden/internal/server"
+	"github.com/costwarden/costwarden/internal/telemetry"
 	"github.com/costwarden/costwarden/web"
 )
 
@@ -69,6 +73,9 @@ func newFull(t *testing.T) *full {
 		Keys: func(context.Context) (httpapi.KeysStatus, error) {
 			return httpapi.KeysStatus{KEK: "file:test", Provider: "file", Tenants: []httpapi.TenantKeys{}}, nil
 		},
+		Audit:     audit.New(env.Store, env.Keyring, "default", audit.Options{Now: now}),
+		Telemetry: telemetry.New(env.Store, "default", telemetry.Options{Version: "test", Endpoint: "https://127.0.0.1:9/v1", Now: now}),
+		Posture:   postureOf(doctor.Input{Config: config.Default(), Now: now()}),
 	}
 	f := &full{api: api, admin: admin}
 	f.h = func(p *auth.Principal) http.Handler {
@@ -79,6 +86,13 @@ func newFull(t *testing.T) *full {
 		return h
 	}
 	return f
+}
+
+// postureOf answers the doctor's report of a fixed input.
+type postureOf doctor.Input
+
+func (p postureOf) Posture(context.Context) (doctor.Report, error) {
+	return doctor.Run(doctor.Input(p)), nil
 }
 
 func (f *full) get(t *testing.T, p *auth.Principal, target string) (int, []byte, http.Header) {

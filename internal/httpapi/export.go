@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/costwarden/costwarden/internal/allocation"
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/cost"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/server"
@@ -50,6 +51,10 @@ func (a *API) exportCSV(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var results []*allocation.Result
 		if results, err = a.Query.Allocation(r.Context(), req); err == nil {
+			if err = a.recordExport(r, "csv"); err != nil {
+				a.refuseUnaudited(w, r, err)
+				return
+			}
 			a.streamCSV(w, r, "costwarden-allocation", csvHeader, results, func(cw *csv.Writer, res *allocation.Result, al *cost.Allocation) error {
 				return cw.Write(csvRow(res, al))
 			})
@@ -200,6 +205,10 @@ func (a *API) exportFOCUS(w http.ResponseWriter, r *http.Request) {
 			if account == "" {
 				account = "default"
 			}
+			if err = a.recordExport(r, "focus"); err != nil {
+				a.refuseUnaudited(w, r, err)
+				return
+			}
 			a.streamCSV(w, r, "costwarden-focus", FocusColumns, results, func(cw *csv.Writer, res *allocation.Result, al *cost.Allocation) error {
 				for _, row := range a.focusRows(account, res, al) {
 					if err := cw.Write(row); err != nil {
@@ -301,4 +310,27 @@ func focusTags(p *cost.Properties) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// recordExport records a cost export (cost data leaving the installation)
+// before any of it is written: an export that cannot be audited is refused.
+func (a *API) recordExport(r *http.Request, format string) error {
+	if a.Audit == nil {
+		return nil
+	}
+	p := principal(r)
+	ev := audit.Event{Action: audit.CostExport, Outcome: audit.Success, SourceIP: server.SourceIP(r), RequestID: server.RequestID(r.Context()),
+		Target: r.URL.Path, Details: map[string]string{"format": format, "query": r.URL.RawQuery}}
+	if p != nil {
+		ev.Actor = server.ActorOf(p)
+		if p.TokenID != "" {
+			ev.Detail("token", p.TokenID)
+		}
+	}
+	return a.Audit.Record(r.Context(), ev)
+}
+
+func (a *API) refuseUnaudited(w http.ResponseWriter, r *http.Request, err error) {
+	a.Log.ErrorContext(r.Context(), "refusing an export: the audit trail cannot be written", "request_id", server.RequestID(r.Context()), "error", err)
+	server.WriteError(w, r, http.StatusServiceUnavailable, "the audit trail cannot be written; the export was refused", "")
 }

@@ -162,6 +162,20 @@ func openAPIOps() map[string]opDoc {
 		"GET /api/v1/openapi.json": {},
 		"GET /api/v1/export/csv":   {params: allocationParams, returns: "csv"},
 		"GET /api/v1/export/focus": {params: allocationParams, returns: "csv"},
+
+		// Security operations (issue 7).
+		"GET /api/v1/audit": {params: []Param{
+			{Name: "since", Example: "2026-01-01T00:00:00Z", Description: "First time (RFC 3339)."},
+			{Name: "until", Example: "2026-02-01T00:00:00Z", Description: "End time, exclusive (RFC 3339)."},
+			{Name: "actor", Example: "alice", Description: "A principal id, local-cli, system, or a name (failed logins naming it included)."},
+			{Name: "action", Example: "auth.", Description: "Event code prefix."},
+			{Name: "outcome", Enum: []string{"success", "failure", "denied"}, Description: "Only this outcome."},
+			{Name: "limit", Example: "100", Description: "Page size, 1 to 500."}, pCursor}},
+		"GET /api/v1/audit/verify":      {},
+		"GET /api/v1/security/posture":  {},
+		"GET /api/v1/telemetry/preview": {},
+		"GET /api/v1/telemetry/consent": {},
+		"PUT /api/v1/telemetry/consent": body(`{"enabled","payloadVersion"}: payloadVersion must be the one the preview shows when enabling.`),
 	}
 }
 

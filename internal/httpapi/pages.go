@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/rbac"
 	"github.com/costwarden/costwarden/internal/server"
@@ -114,7 +115,9 @@ func (a *API) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) loginPassword(w http.ResponseWriter, r *http.Request) {
-	ticket, err := a.Auth.Login(r.Context(), formValue(r, "username"), formValue(r, "password"), client(r))
+	username := formValue(r, "username")
+	ticket, err := a.Auth.Login(r.Context(), username, formValue(r, "password"), client(r))
+	a.noteLogin(r, username, err)
 	if err != nil {
 		a.failPage(w, r, "login.html", a.data(r, "Log in"), err)
 		return
@@ -133,7 +136,9 @@ func (a *API) mfaPage(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) loginMFA(w http.ResponseWriter, r *http.Request) {
 	ticket := server.CookieValue(r, server.LoginCookie)
-	sess, _, err := a.Auth.CompleteMFA(r.Context(), ticket, formValue(r, "code"), client(r))
+	owner, _ := a.Auth.SecretOwner(r.Context(), ticket)
+	sess, p, err := a.Auth.CompleteMFA(r.Context(), ticket, formValue(r, "code"), client(r))
+	a.noteStep(r, owner, p, err, "password+totp")
 	if err != nil {
 		d := a.data(r, "Second factor")
 		d.Error = "That code did not work. Codes work once; wait for the next one, or use a recovery code."
@@ -150,6 +155,10 @@ func (a *API) loginMFA(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request) {
+	if owner, err := a.Auth.SecretOwner(r.Context(), server.CookieValue(r, server.SessionCookie)); err == nil {
+		ev := audit.FromContext(r.Context())
+		ev.Actor, ev.Target = server.ActorOf(owner), "session "+owner.SessionID
+	}
 	if err := a.Auth.Logout(r.Context(), server.CookieValue(r, server.SessionCookie)); err != nil {
 		a.Log.WarnContext(r.Context(), "logout", "request_id", server.RequestID(r.Context()), "error", err)
 	}
@@ -163,7 +172,13 @@ func (a *API) setupPage(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) setupCode(w http.ResponseWriter, r *http.Request) {
 	code := strings.TrimSpace(formValue(r, "setup"))
-	if _, err := a.Auth.BeginSetup(r.Context(), code); err != nil {
+	en, err := a.Auth.BeginSetup(r.Context(), code)
+	var p *auth.Principal
+	if en != nil {
+		p = en.Principal
+	}
+	a.noteStep(r, p, p, err, "")
+	if err != nil {
 		d := a.data(r, "Set up your account")
 		d.Error = "That setup code is not valid (codes work once and expire); ask your administrator for a new one."
 		a.failPage(w, r, "setup.html", d, err)
@@ -190,13 +205,15 @@ func (a *API) showEnrol(w http.ResponseWriter, r *http.Request, status int, msg 
 	d := a.data(r, "Password and second factor")
 	d.Enrolment, d.Error = en, msg
 	// The data: URI is generated here (a PNG of our own URI), never user input.
-	d.QR = template.URL(en.QRCode)
+	d.QR = template.URL(en.QRCode) // #nosec G203 -- a data: URI of a PNG made here, no user input
 	a.render(w, r, status, "enrol.html", d)
 }
 
 func (a *API) enrol(w http.ResponseWriter, r *http.Request) {
 	setup := server.CookieValue(r, server.SetupCookie)
-	sess, codes, _, err := a.Auth.CompleteSetup(r.Context(), setup, formValue(r, "password"), formValue(r, "code"), client(r))
+	owner, _ := a.Auth.SecretOwner(r.Context(), setup)
+	sess, codes, p, err := a.Auth.CompleteSetup(r.Context(), setup, formValue(r, "password"), formValue(r, "code"), client(r))
+	a.noteStep(r, owner, p, err, "totp")
 	if err != nil {
 		if errors.Is(err, auth.ErrInvalid) {
 			msg, _ := publicMessage(err, auth.ErrInvalid)
@@ -299,6 +316,18 @@ func (a *API) showUsers(w http.ResponseWriter, r *http.Request, status int, errM
 
 func (a *API) adminUserAction(w http.ResponseWriter, r *http.Request) {
 	id, action := r.PathValue("id"), formValue(r, "action")
+	ev := audit.FromContext(r.Context())
+	ev.Target = id
+	switch action {
+	case "disable":
+		ev.Action = audit.UserDisable
+	case "enable":
+		ev.Action = audit.UserEnable
+	case "delete":
+		ev.Action = audit.UserDelete
+	case "reset-mfa":
+		ev.Action = audit.UserMFAReset
+	}
 	if id == principal(r).ID {
 		a.showUsers(w, r, http.StatusForbidden, "Another admin must change your own account.", "", "", time.Time{})
 		return
@@ -342,6 +371,7 @@ func (a *API) adminCreateUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := a.Auth.AddUser(r.Context(), auth.NewUser{Name: formValue(r, "name"), Email: formValue(r, "email"), Role: rbac.Role(formValue(r, "role")), Scope: scope})
+	noteUser(r, p, formValue(r, "role"))
 	if err != nil {
 		for _, s := range []error{auth.ErrInvalid, auth.ErrExists} {
 			if errors.Is(err, s) {
@@ -367,6 +397,11 @@ func (a *API) adminCreateUser(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) adminDecide(w http.ResponseWriter, r *http.Request) {
 	decision := formValue(r, "decision")
+	ev := audit.FromContext(r.Context())
+	ev.Target = r.PathValue("id")
+	if decision == "reject" {
+		ev.Action = audit.AccessReject
+	}
 	if decision != "approve" && decision != "reject" {
 		a.showUsers(w, r, http.StatusBadRequest, "decision: must be approve or reject", "", "", time.Time{})
 		return
@@ -402,9 +437,12 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	cookie := server.CookieValue(r, server.OIDCCookie)
 	server.ClearCookie(w, server.OIDCCookie)
 	id, err := a.OIDC.Finish(r.Context(), cookie, r.URL.Query())
+	ev := audit.FromContext(r.Context())
+	ev.Detail("method", "oidc")
 	if err == nil {
 		var p *auth.Principal
 		if p, err = a.Auth.ExternalLogin(r.Context(), id); err == nil {
+			ev.Actor = server.ActorOf(p)
 			var sess string
 			if sess, _, err = a.Auth.StartSession(r.Context(), p.ID, client(r), "oidc"); err == nil {
 				server.SetCookie(w, server.SessionCookie, sess, 0)
@@ -413,6 +451,8 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	ev.Outcome = audit.Failure
+	ev.Detail("reason", err.Error())
 	d := a.data(r, "Log in")
 	d.Error = "Single sign-on did not succeed. Start again; if it keeps failing, ask your administrator."
 	if errors.Is(err, auth.ErrUnauthenticated) || !isInternal(err) {
@@ -421,6 +461,51 @@ func (a *API) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.failPage(w, r, "login.html", d, err)
+}
+
+// noteLogin fills in the audit record of a password step: the user when the
+// password was right, otherwise only an HMAC of the name that was tried.
+func (a *API) noteLogin(r *http.Request, username string, err error) {
+	ev := audit.FromContext(r.Context())
+	ev.Detail("method", "password")
+	if err == nil {
+		if p, lerr := a.Auth.User(r.Context(), username); lerr == nil {
+			ev.Actor = server.ActorOf(p)
+			return
+		}
+	}
+	ev.Outcome, ev.ActorHint = audit.Failure, username
+	ev.Secret("username", username)
+	ev.Detail("reason", err.Error())
+}
+
+// noteStep fills in the audit record of a later login or setup step: the
+// principal it ended as, or the owner of the ticket or code it presented.
+func (a *API) noteStep(r *http.Request, owner, p *auth.Principal, err error, method string) {
+	ev := audit.FromContext(r.Context())
+	if method != "" {
+		ev.Detail("method", method)
+	}
+	switch {
+	case p != nil:
+		ev.Actor = server.ActorOf(p)
+	case owner != nil:
+		ev.Actor = server.ActorOf(owner)
+	}
+	if err != nil {
+		ev.Outcome = audit.Failure
+		ev.Detail("reason", err.Error())
+	}
+}
+
+// noteUser records a created principal in the request's audit record.
+func noteUser(r *http.Request, p *auth.Principal, role string) {
+	ev := audit.FromContext(r.Context())
+	ev.Detail("role", role)
+	if p != nil {
+		ev.Target = p.ID
+		ev.Detail("name", p.Name)
+	}
 }
 
 // isInternal reports whether an SSO error is ours rather than a refusal.

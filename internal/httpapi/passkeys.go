@@ -59,7 +59,10 @@ func (a *API) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	sess, _, err := a.Auth.FinishPasskeyLogin(r.Context(), server.CookieValue(r, server.LoginCookie), body, client(r))
+	ticket := server.CookieValue(r, server.LoginCookie)
+	owner, _ := a.Auth.SecretOwner(r.Context(), ticket)
+	sess, p, err := a.Auth.FinishPasskeyLogin(r.Context(), ticket, body, client(r))
+	a.noteStep(r, owner, p, err, "password+passkey")
 	if err != nil {
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			a.Log.InfoContext(r.Context(), "passkey refused", "request_id", server.RequestID(r.Context()), "reason", err.Error())

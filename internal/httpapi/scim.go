@@ -194,6 +194,7 @@ func (a *API) scimCreate(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	noteUser(r, p, "")
 	return http.StatusCreated, newSCIMUser(p), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/rbac"
@@ -87,7 +88,17 @@ func (a *API) createMyToken(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	noteToken(r, info)
 	return newTokenJSON(info, secret), nil
+}
+
+// noteToken records an issued token (never its secret) in the audit record.
+func noteToken(r *http.Request, t auth.TokenInfo) {
+	ev := audit.FromContext(r.Context())
+	ev.Target = t.ID
+	ev.Detail("owner", t.PrincipalID)
+	ev.Detail("role", string(t.Role))
+	ev.Detail("expires", t.ExpiresAt.UTC().Format(time.RFC3339))
 }
 
 func (a *API) revokeMyToken(r *http.Request) (any, error) {
@@ -182,6 +193,7 @@ func (a *API) createUser(r *http.Request) (any, error) {
 		return nil, err
 	}
 	p, err := a.Auth.AddUser(r.Context(), auth.NewUser{Name: b.Name, Email: b.Email, DisplayName: b.DisplayName, Role: rbac.Role(b.Role), Scope: b.Scope})
+	noteUser(r, p, b.Role)
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +229,17 @@ func (a *API) patchUser(r *http.Request) (any, error) {
 		return nil, err
 	}
 	id := r.PathValue("id")
+	ev := audit.FromContext(r.Context())
+	ev.Target = id
+	if b.Role != nil {
+		ev.Detail("role", *b.Role)
+	}
+	if b.Scope != nil {
+		ev.Detail("scope", b.Scope.String())
+	}
+	if b.State != nil {
+		ev.Detail("state", *b.State)
+	}
 	if id == principal(r).ID && (b.State != nil || b.Role != nil) {
 		return nil, fmt.Errorf("%w: an admin cannot change their own role or state (another admin must)", auth.ErrForbidden)
 	}
@@ -329,6 +352,7 @@ func (a *API) createServiceAccount(r *http.Request) (any, error) {
 		owner = principal(r).ID
 	}
 	p, err := a.Auth.AddServiceAccount(r.Context(), b.Name, owner, rbac.Role(b.Role), b.Scope)
+	noteUser(r, p, b.Role)
 	if err != nil {
 		if errorIsNoPrincipal(err) {
 			return nil, &query.ParamError{Param: "owner", Message: "no such user"}
@@ -358,6 +382,7 @@ func (a *API) createServiceToken(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	noteToken(r, info)
 	return newTokenJSON(info, secret), nil
 }
 
@@ -411,6 +436,7 @@ func (a *API) createSCIMToken(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	noteToken(r, info)
 	return newTokenJSON(info, secret), nil
 }
 

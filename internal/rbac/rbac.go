@@ -59,12 +59,15 @@ const (
 	// ManageClusters: enrolling clusters' agents (join tokens) and revoking
 	// them (admins only; issue 9).
 	ManageClusters Permission = "clusters:manage"
+	// ManageTelemetry: previewing the telemetry payload and giving or
+	// withdrawing consent (admins only; issue 7).
+	ManageTelemetry Permission = "telemetry:manage"
 )
 
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{ReadCosts, ReadAssets, ReadStatus, ManageUsers, ManageSettings, ReadAudit, ReadPosture, ManageSelf, ManageClusters}
+		return []Permission{ReadCosts, ReadAssets, ReadStatus, ManageUsers, ManageSettings, ReadAudit, ReadPosture, ManageSelf, ManageTelemetry, ManageClusters}
 	case Editor:
 		return []Permission{ReadCosts, ReadAssets, ManageSettings, ManageSelf}
 	case Viewer:

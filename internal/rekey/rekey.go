@@ -61,6 +61,8 @@ func ADFor(r store.SealedRow) (seal.AD, error) {
 		return seal.AD{Tenant: r.Tenant, Kind: "session", ID: r.ID}, nil // internal/auth
 	case store.TableAccessRequests:
 		return seal.AD{Tenant: r.Tenant, Kind: "access-request", ID: r.ID}, nil // internal/auth
+	case store.TableAudit:
+		return seal.AD{Tenant: r.Tenant, Kind: "audit", ID: r.ID}, nil // internal/audit: ID is the sequence number
 	}
 	return seal.AD{}, fmt.Errorf("rekey: no associated-data rule for table %q", r.Table)
 }

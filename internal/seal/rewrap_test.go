@@ -300,6 +300,23 @@ func TestSecretFileRefusals(t *testing.T) {
 	if err != nil || !strings.Contains(warn, "defaultMode") {
 		t.Errorf("0644 secret (the Kubernetes default) = %q, %v; want accepted with a warning", warn, err)
 	}
+	// defaultMode 0400 with fsGroup: the kubelet makes it root-owned 0440. Only the
+	// pod's group reads it: no warning. Owned by anyone else, group read warns.
+	if os.Geteuid() == 0 {
+		_, warn, err = OpenSecretFile(writeSecret(t, raw, 0o440))
+		if err != nil || warn != "" {
+			t.Errorf("root-owned 0440 secret (fsGroup mount) = %q, %v; want accepted without a warning", warn, err)
+		}
+		p := writeSecret(t, raw, 0o440)
+		if err := os.Chown(p, 65532, 65532); err != nil {
+			t.Fatal(err)
+		}
+		if _, warn, err = OpenSecretFile(p); err != nil || !strings.Contains(warn, "defaultMode") {
+			t.Errorf("0440 secret owned by uid 65532 = %q, %v; want accepted with a warning", warn, err)
+		}
+	} else if _, warn, err = OpenSecretFile(writeSecret(t, raw, 0o440)); err != nil || !strings.Contains(warn, "defaultMode") {
+		t.Errorf("0440 secret owned by a non-root user = %q, %v; want accepted with a warning", warn, err)
+	}
 	for name, c := range map[string][]byte{
 		"short":        raw[:16],
 		"bad base64":   []byte("not base64 at all!"),

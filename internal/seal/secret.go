@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // OpenSecretFile reads a key-encryption key from a file mounted from a
@@ -43,7 +44,9 @@ func OpenSecretFile(path string) (kek *FileKEK, warning string, err error) {
 	if perm&0o022 != 0 {
 		return nil, "", fmt.Errorf("seal: secret key file %s is writable by others (mode %04o); anyone who can replace it controls the key", path, perm)
 	}
-	if perm&0o044 != 0 {
+	// 0440 owned by root is how a Secret reaches a non-root pod through fsGroup:
+	// only the pod's group reads it, so there is nothing to warn about.
+	if perm&0o044 != 0 && !(perm&0o004 == 0 && ownedByRoot(fi)) {
 		warning = fmt.Sprintf("the secret key file %s is readable by group or others (mode %04o); set defaultMode: 0400 on the Secret volume", path, perm)
 	}
 	content, err := io.ReadAll(io.LimitReader(f, 4096))
@@ -77,4 +80,10 @@ func parseSecret(content []byte) ([]byte, error) {
 		return nil, fmt.Errorf("want the costwarden key file format, %d raw bytes, or %d bytes in standard base64 (got %d bytes)", keyLen, keyLen, len(content))
 	}
 	return key[:n], nil
+}
+
+// ownedByRoot reports whether the file belongs to uid 0.
+func ownedByRoot(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0
 }

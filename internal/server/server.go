@@ -9,6 +9,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
 	"github.com/costwarden/costwarden/internal/rbac"
 )
@@ -56,6 +58,18 @@ type Route struct {
 	Page    bool
 	Summary string
 	Handler http.Handler
+	// Audit is the event every request to the route records (exactly one
+	// record, with the outcome the handler reached). State-changing routes
+	// must have one; with an Auditor, such a request is refused (503) when the
+	// audit trail cannot be written, and its answer is held back until its
+	// record is stored.
+	Audit audit.Code
+}
+
+// Auditor is what the server needs from internal/audit.
+type Auditor interface {
+	Preflight(ctx context.Context) error
+	Record(ctx context.Context, e audit.Event) error
 }
 
 // Pattern is the ServeMux pattern of the route.
@@ -119,6 +133,12 @@ type Options struct {
 	// CrossOrigin refuses cross-origin state-changing browser requests (CSRF);
 	// nil uses net/http's CrossOriginProtection with no trusted origins.
 	CrossOrigin *http.CrossOriginProtection
+	// Audit records refused credentials, permission denials and every request
+	// to a route with an Audit code; nil records nothing (unit tests).
+	Audit Auditor
+	// Count, if set, is called with the route pattern of every request served
+	// (product usage counters for opt-in telemetry).
+	Count func(pattern string)
 }
 
 // Handler builds the public HTTP handler from the route table. It returns an error
@@ -207,6 +227,9 @@ func (h *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(sw, r, http.StatusNotFound, "not found", "")
 		return
 	}
+	if h.opts.Count != nil {
+		h.opts.Count(pattern)
+	}
 	// Cross-site POST, PUT, PATCH and DELETE from a browser are refused before
 	// authentication: a cookie must not act on another site's behalf.
 	if err := h.opts.CrossOrigin.Check(r); err != nil {
@@ -217,25 +240,45 @@ func (h *root) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(sw, r)
 }
 
-// guard wraps a route's handler with authentication and authorisation.
+// guard wraps a route's handler with authentication, authorisation and the
+// audit record.
 func guard(rt Route, opts Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !rt.Asset {
 			w.Header().Set("Cache-Control", "no-store")
 		}
+		ctx := r.Context()
+		audited := rt.Audit != "" && opts.Audit != nil
+		ev := &audit.Event{Action: rt.Audit, SourceIP: SourceIP(r), RequestID: RequestID(ctx), Target: r.URL.Path}
+		if audited {
+			// Fail closed: refuse before acting when the trail cannot be written.
+			if err := opts.Audit.Preflight(ctx); err != nil {
+				opts.Log.ErrorContext(ctx, "refusing a state-changing request: the audit trail cannot be written", "request_id", RequestID(ctx), "route", rt.Pattern(), "error", err)
+				WriteError(w, r, http.StatusServiceUnavailable, "the audit trail cannot be written; the request was refused and nothing was changed", "")
+				return
+			}
+		}
 		if rt.Access == Public {
-			rt.Handler.ServeHTTP(w, r)
+			if !audited {
+				rt.Handler.ServeHTTP(w, r)
+				return
+			}
+			serveAudited(w, r.WithContext(audit.WithEvent(ctx, ev)), rt, opts, ev)
 			return
 		}
 		p, err := opts.Auth.AuthenticateRequest(r)
 		if err != nil || p == nil {
 			if err != nil && !errors.Is(err, auth.ErrUnauthenticated) {
-				opts.Log.ErrorContext(r.Context(), "authentication failed", "request_id", RequestID(r.Context()), "error", err)
+				opts.Log.ErrorContext(ctx, "authentication failed", "request_id", RequestID(ctx), "error", err)
 				WriteError(w, r, http.StatusInternalServerError, "internal error; quote the request id when reporting it", "")
 				return
 			}
 			if err != nil {
-				opts.Log.InfoContext(r.Context(), "credential refused", "request_id", RequestID(r.Context()), "reason", err.Error())
+				opts.Log.InfoContext(ctx, "credential refused", "request_id", RequestID(ctx), "reason", err.Error())
+				if !record(w, r, opts, audit.Event{Action: audit.AuthCredential, Outcome: audit.Failure, Actor: audit.Actor{Kind: audit.KindUser},
+					SourceIP: ev.SourceIP, RequestID: ev.RequestID, Target: rt.Pattern(), Details: map[string]string{"reason": err.Error()}}) {
+					return
+				}
 			}
 			if rt.Page && r.Method == http.MethodGet {
 				http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -245,13 +288,132 @@ func guard(rt Route, opts Options) http.Handler {
 			WriteError(w, r, http.StatusUnauthorized, "authentication required", "")
 			return
 		}
+		ev.Actor = ActorOf(p)
 		if d := rbac.DecideAll(rt.Permission, p.Roles()...); !d.Allowed {
-			opts.Log.InfoContext(r.Context(), "permission denied", "request_id", RequestID(r.Context()), "principal", p.ID, "route", rt.Pattern(), "reason", d.Reason)
+			opts.Log.InfoContext(ctx, "permission denied", "request_id", RequestID(ctx), "principal", p.ID, "route", rt.Pattern(), "reason", d.Reason)
+			denied := audit.Event{Action: audit.AuthzDenied, Outcome: audit.Denied, Actor: ev.Actor, SourceIP: ev.SourceIP, RequestID: ev.RequestID,
+				Target: rt.Pattern(), Details: map[string]string{"permission": string(rt.Permission), "reason": d.Reason}}
+			if p.TokenID != "" {
+				denied.Detail("token", p.TokenID)
+			}
+			if !record(w, r, opts, denied) {
+				return
+			}
 			WriteError(w, r, http.StatusForbidden, "permission denied", "")
 			return
 		}
-		rt.Handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+		ctx = context.WithValue(ctx, principalKey, p)
+		if !audited {
+			rt.Handler.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		if p.TokenID != "" {
+			ev.Detail("token", p.TokenID)
+		}
+		serveAudited(w, r.WithContext(audit.WithEvent(ctx, ev)), rt, opts, ev)
 	})
+}
+
+// ActorOf is the audit actor of an authenticated principal.
+func ActorOf(p *auth.Principal) audit.Actor {
+	kind := audit.KindUser
+	if p.Kind == auth.KindService {
+		kind = audit.KindService
+	}
+	return audit.Actor{ID: p.ID, Name: p.Name, Kind: kind}
+}
+
+// record stores e when the server has an Auditor; when the trail cannot take
+// it, the request gets a 503 and record reports false.
+func record(w http.ResponseWriter, r *http.Request, opts Options, e audit.Event) bool {
+	if opts.Audit == nil {
+		return true
+	}
+	if err := opts.Audit.Record(r.Context(), e); err != nil {
+		opts.Log.ErrorContext(r.Context(), "the audit trail cannot be written", "request_id", RequestID(r.Context()), "error", err)
+		WriteError(w, r, http.StatusServiceUnavailable, "the audit trail cannot be written; the request was refused", "")
+		return false
+	}
+	return true
+}
+
+// serveAudited runs the handler with its answer held back, records exactly
+// one event with the outcome the handler reached (or its status tells), and
+// only then sends the answer. When the record cannot be stored the answer
+// (and any credential it carries) is discarded for a 500.
+func serveAudited(w http.ResponseWriter, r *http.Request, rt Route, opts Options, ev *audit.Event) {
+	bw := &bufferedWriter{header: w.Header().Clone()}
+	rt.Handler.ServeHTTP(bw, r)
+	code := bw.status()
+	if ev.Outcome == "" {
+		switch {
+		case code < 400:
+			ev.Outcome = audit.Success
+		case code == http.StatusForbidden:
+			ev.Outcome = audit.Denied
+		default:
+			ev.Outcome = audit.Failure
+		}
+	}
+	if ev.Actor.Kind == "" {
+		ev.Actor.Kind = audit.KindUser // an anonymous caller: a login that did not name a known user
+	}
+	if code >= 400 {
+		ev.Detail("status", strconv.Itoa(code))
+	}
+	if err := opts.Audit.Record(r.Context(), *ev); err != nil {
+		opts.Log.ErrorContext(r.Context(), "the action could not be audited; its answer is withheld", "request_id", RequestID(r.Context()), "route", rt.Pattern(), "error", err)
+		WriteError(w, r, http.StatusInternalServerError, "the action could not be recorded in the audit trail; its result is withheld; quote the request id when reporting it", "")
+		return
+	}
+	hdr := w.Header()
+	for k := range hdr {
+		delete(hdr, k)
+	}
+	for k, v := range bw.header {
+		hdr[k] = v
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(bw.body.Bytes())
+}
+
+// bufferedWriter holds an answer until its audit record is stored.
+type bufferedWriter struct {
+	header http.Header
+	body   bytes.Buffer
+	code   int
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.code == 0 {
+		b.code = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedWriter) status() int {
+	if b.code == 0 {
+		return http.StatusOK
+	}
+	return b.code
+}
+
+// SourceIP is the request's source address: the TCP peer (X-Forwarded-For is
+// not trusted).
+func SourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // ErrorBody is the JSON body of every error response.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -354,6 +355,29 @@ func TestKeyPermissionsEnforced(t *testing.T) {
 	}
 	if _, err := server.LoadCertFiles(filepath.Join(dir, "none.crt"), keyPath, time.Now, nil); err == nil {
 		t.Error("missing certificate accepted")
+	}
+	// A Kubernetes Secret mounted into a non-root pod through fsGroup is root-owned
+	// and 0440: accepted only while root owns it and others cannot read it.
+	for _, c := range []struct {
+		mode fs.FileMode
+		uid  int
+		ok   bool
+	}{{0o440, 0, true}, {0o640, 0, true}, {0o444, 0, false}, {0o460, 0, false}, {0o440, 65532, false}, {0o400, 65532, true}} {
+		if os.Geteuid() != 0 && c.uid == 0 {
+			continue // files of this process cannot be root-owned; the non-root cases still run
+		}
+		if os.Geteuid() == 0 {
+			if err := os.Chown(keyPath, c.uid, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(keyPath, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := server.LoadCertFiles(certPath, keyPath, time.Now, nil)
+		if (err == nil) != c.ok {
+			t.Errorf("key mode %04o owned by uid %d: err = %v, want accepted = %v", c.mode, c.uid, err, c.ok)
+		}
 	}
 }
 

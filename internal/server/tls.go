@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -75,10 +76,24 @@ func checkKeyPerms(path string) error {
 	if err != nil {
 		return fmt.Errorf("TLS key: %w", err)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("TLS key %s is readable by group or others (mode %04o); run chmod 600 %s", path, st.Mode().Perm(), path)
+	perm := st.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
 	}
-	return nil
+	// A key mounted from a Kubernetes Secret into a non-root pod is owned by root and
+	// readable by the pod's fsGroup only (0440): accepted, as PostgreSQL accepts a
+	// root-owned key that its group may read. Others may never read it, and nobody
+	// but root may write it.
+	if perm&0o037 == 0 && ownedByRoot(st) {
+		return nil
+	}
+	return fmt.Errorf("TLS key %s is readable by group or others (mode %04o); run chmod 600 %s", path, perm, path)
+}
+
+// ownedByRoot reports whether the file belongs to uid 0.
+func ownedByRoot(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0
 }
 
 func fileStamp(paths ...string) (string, error) {

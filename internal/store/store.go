@@ -51,6 +51,7 @@ type Store interface {
 	TenantRegistry
 	Locker
 	TenantTokens
+	Audit
 	// Check runs the backend's integrity check (SQLite: PRAGMA quick_check).
 	Check(ctx context.Context) error
 	// SchemaVersion is the applied migration version.
@@ -123,12 +124,15 @@ const (
 	// Added with identity and access (issue 5).
 	TableSessions       = "sessions"
 	TableAccessRequests = "access_requests"
+	// Added with the audit trail (issue 7). SealedRow.ID is the record's
+	// sequence number in decimal.
+	TableAudit = "audit"
 )
 
 // SealedTables lists the tables holding sealed blobs, in the order the
 // re-encryption job visits them.
 func SealedTables() []string {
-	return []string{TableClusters, TablePrincipals, TableTokens, TableSessions, TableAccessRequests, TableWindows}
+	return []string{TableClusters, TablePrincipals, TableTokens, TableSessions, TableAccessRequests, TableAudit, TableWindows}
 }
 
 // SealedRow is one sealed blob addressed for re-encryption: Table and Tenant, the
@@ -172,6 +176,9 @@ type Row struct {
 	AccessRequest *AccessRequest
 	Agent         *Agent
 	Tenant        *TenantRecord
+	// Added with the audit trail (issue 7).
+	Audit           *AuditRecord
+	AuditCheckpoint *AuditCheckpoint
 }
 
 // Dumper exports and imports every row, for backups and moving between backends.
@@ -459,4 +466,79 @@ type AccessRequests interface {
 	// RequestRejected), recording by and at, and returns it. ErrNotFound when
 	// missing; ErrConflict when it is no longer pending (decided exactly once).
 	DecideAccessRequest(ctx context.Context, tenant, id, state, by string, at time.Time) (AccessRequest, error)
+}
+
+// AuditRecord is one record of a tenant's audit trail (issue 7). Sealed holds
+// the whole record (actor, target, source address, details, the previous
+// record's hash); the other fields are what filters need, and are repeated
+// inside Sealed so that an edit of a column is detected. Hash is the record's
+// link in the hash chain (internal/audit computes and checks it; the store
+// keeps it as given).
+type AuditRecord struct {
+	Tenant  string
+	Seq     uint64 // 1, 2, 3, ... without gaps
+	Time    time.Time
+	Action  string // event code, e.g. "auth.login"
+	Outcome string // "success", "failure" or "denied"
+	ActorID string // opaque principal id, "local-cli" or "system"
+	// ActorIndex is a keyed hash (HMAC) of the actor's name, for filtering by
+	// name without storing it.
+	ActorIndex []byte
+	Hash       []byte
+	Sealed     []byte
+}
+
+// AuditCheckpoint is a signed statement that a tenant's record Seq has Hash.
+type AuditCheckpoint struct {
+	Tenant    string
+	Seq       uint64
+	Hash      []byte
+	Time      time.Time
+	KeyID     string // which signing key (a fingerprint of its public key)
+	Signature []byte
+}
+
+// AuditFilter selects audit records of one tenant. Zero fields do not filter.
+type AuditFilter struct {
+	Tenant string
+	// AfterSeq and BeforeSeq bound Seq exclusively (BeforeSeq 0: unbounded).
+	AfterSeq, BeforeSeq uint64
+	// Since and Until bound Time: Since <= Time < Until.
+	Since, Until time.Time
+	// ActorID or ActorIndex: records whose actor id equals ActorID or whose
+	// ActorIndex equals ActorIndex (either matches when both are set).
+	ActorID    string
+	ActorIndex []byte
+	// ActionPrefix matches records whose Action starts with it.
+	ActionPrefix string
+	Outcome      string
+	// Descending returns the newest (highest Seq) first.
+	Descending bool
+	Limit      int // 0: no limit
+}
+
+// Audit stores the append-only audit trail. Records are never updated (but
+// for re-encryption through Sealed.ReplaceSealed) and are deleted only with
+// their tenant.
+type Audit interface {
+	// AppendAudit stores r as its tenant's next record: r.Seq must be one more
+	// than the highest stored Seq (1 for the first). Otherwise it returns
+	// ErrConflict and stores nothing (another writer appended first: read the
+	// head again and retry).
+	AppendAudit(ctx context.Context, r AuditRecord) error
+	// AuditHead returns the tenant's record with the highest Seq, or
+	// ErrNotFound when there is none.
+	AuditHead(ctx context.Context, tenant string) (AuditRecord, error)
+	// ScanAudit calls fn for each record matching f in Seq order (descending
+	// with f.Descending), at most f.Limit records. It stops at fn's first error
+	// and returns it.
+	ScanAudit(ctx context.Context, f AuditFilter, fn func(AuditRecord) error) error
+	// ProbeAudit checks that an audit record could be written now, without
+	// writing one: it inserts a probe row in a transaction that it rolls back.
+	ProbeAudit(ctx context.Context, tenant string) error
+	// InsertAuditCheckpoint stores c; ErrConflict when the tenant has a
+	// checkpoint at c.Seq already.
+	InsertAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error
+	// ListAuditCheckpoints lists the tenant's checkpoints by Seq.
+	ListAuditCheckpoints(ctx context.Context, tenant string) ([]AuditCheckpoint, error)
 }

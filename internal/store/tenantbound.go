@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -50,6 +51,8 @@ type Bound struct {
 type boundBackend interface {
 	TenantData
 	TenantTokens
+	Audit
+	Meta
 }
 
 var _ TenantData = (*Bound)(nil)
@@ -445,4 +448,82 @@ func (b *Bound) TouchAgent(ctx context.Context, tenant, id string, at time.Time,
 		return err
 	}
 	return b.s.TouchAgent(ctx, tenant, id, at, skew)
+}
+
+// The audit trail of the bound tenant (issue 7): records, checkpoints, and the
+// tenant's own metadata (its checkpoint signing key, keyed ".../<tenant>").
+
+var _ Audit = (*Bound)(nil)
+var _ Meta = (*Bound)(nil)
+
+func (b *Bound) AppendAudit(ctx context.Context, r AuditRecord) error {
+	if err := b.check(r.Tenant); err != nil {
+		return err
+	}
+	return b.s.AppendAudit(ctx, r)
+}
+
+func (b *Bound) AuditHead(ctx context.Context, tenant string) (AuditRecord, error) {
+	if err := b.check(tenant); err != nil {
+		return AuditRecord{}, err
+	}
+	return b.s.AuditHead(ctx, tenant)
+}
+
+func (b *Bound) ScanAudit(ctx context.Context, f AuditFilter, fn func(AuditRecord) error) error {
+	if err := b.check(f.Tenant); err != nil {
+		return err
+	}
+	return b.s.ScanAudit(ctx, f, fn)
+}
+
+func (b *Bound) ProbeAudit(ctx context.Context, tenant string) error {
+	if err := b.check(tenant); err != nil {
+		return err
+	}
+	return b.s.ProbeAudit(ctx, tenant)
+}
+
+func (b *Bound) InsertAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error {
+	if err := b.check(c.Tenant); err != nil {
+		return err
+	}
+	return b.s.InsertAuditCheckpoint(ctx, c)
+}
+
+func (b *Bound) ListAuditCheckpoints(ctx context.Context, tenant string) ([]AuditCheckpoint, error) {
+	if err := b.check(tenant); err != nil {
+		return nil, err
+	}
+	return b.s.ListAuditCheckpoints(ctx, tenant)
+}
+
+// metaKey refuses metadata keys that are not the bound tenant's own (those
+// ending in "/<tenant>"): install-wide metadata is not a tenant's to touch.
+func (b *Bound) metaKey(key string) error {
+	if !strings.HasSuffix(key, "/"+b.tenant) {
+		return fmt.Errorf("metadata %q: %w", key, ErrOtherTenant)
+	}
+	return nil
+}
+
+func (b *Bound) GetMeta(ctx context.Context, key string) ([]byte, error) {
+	if err := b.metaKey(key); err != nil {
+		return nil, err
+	}
+	return b.s.GetMeta(ctx, key)
+}
+
+func (b *Bound) PutMeta(ctx context.Context, key string, value []byte) error {
+	if err := b.metaKey(key); err != nil {
+		return err
+	}
+	return b.s.PutMeta(ctx, key, value)
+}
+
+func (b *Bound) PutMetaIfAbsent(ctx context.Context, key string, value []byte) (bool, error) {
+	if err := b.metaKey(key); err != nil {
+		return false, err
+	}
+	return b.s.PutMetaIfAbsent(ctx, key, value)
 }

@@ -52,7 +52,10 @@ type Config struct {
 	Algorithms    []string  // accepted ID-token signature algorithms
 	DisplayName   string
 	HTTPClient    *http.Client // for discovery, JWKS and the token endpoint
-	Now           func() time.Time
+	// Discovered, if set, is called once with the token endpoint and JWKS URLs
+	// of the discovery document (the egress allowlist adds their hosts).
+	Discovered func(urls []string)
+	Now        func() time.Time
 }
 
 // Client is a configured relying party. Discovery happens on first use (and
@@ -111,6 +114,15 @@ func (c *Client) discover(ctx context.Context) (*gooidc.Provider, error) {
 	p, err := gooidc.NewProvider(c.ctx(ctx), c.cfg.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: discovery of %s: %w", c.cfg.Issuer, err)
+	}
+	if c.cfg.Discovered != nil {
+		var doc struct {
+			Token string `json:"token_endpoint"`
+			JWKS  string `json:"jwks_uri"`
+		}
+		if err := p.Claims(&doc); err == nil {
+			c.cfg.Discovered([]string{doc.Token, doc.JWKS})
+		}
 	}
 	c.provider = p
 	return p, nil

@@ -309,3 +309,18 @@ func TestConfigRefusesWeakAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscoveredEndpoints: the token and key endpoints the discovery document
+// names are reported once (the egress allowlist adds their hosts).
+func TestDiscoveredEndpoints(t *testing.T) {
+	p := newProvider(t)
+	var got [][]string
+	c := p.client(t, func(cfg *oidc.Config) { cfg.Discovered = func(u []string) { got = append(got, u) } })
+	p.m.QueueUser(&mockoidc.MockUser{Subject: "u-1", PreferredUsername: "ana"})
+	if _, err := login(t, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0]) != 2 || got[0][0] != p.m.TokenEndpoint() || got[0][1] != p.m.JWKSEndpoint() {
+		t.Errorf("discovered %v, want once [%s %s]", got, p.m.TokenEndpoint(), p.m.JWKSEndpoint())
+	}
+}

@@ -15,6 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +52,10 @@ type Options struct {
 type Config struct {
 	Kubeconfig string
 	Context    string
+	// Dial, if set, makes every connection to the API server (internal/egress's
+	// guarded dialer); Allow, if set, is told the API server's host:port first.
+	Dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+	Allow func(hostport string) error
 }
 
 // Client builds a read-only clientset from c.
@@ -68,6 +75,26 @@ func Client(c Config) (kubernetes.Interface, error) {
 		}
 	}
 	rc.UserAgent = "costwarden"
+	if c.Allow != nil {
+		u, err := url.Parse(rc.Host)
+		if err != nil || u.Host == "" {
+			u = &url.URL{Scheme: "https", Host: rc.Host}
+		}
+		port := u.Port()
+		if port == "" {
+			port = "443"
+			if u.Scheme == "http" {
+				port = "80"
+			}
+		}
+		if err := c.Allow(net.JoinHostPort(u.Hostname(), port)); err != nil {
+			return nil, err
+		}
+	}
+	if c.Dial != nil {
+		rc.Dial = c.Dial
+		rc.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+	}
 	return kubernetes.NewForConfig(rc)
 }
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,6 +32,8 @@ import (
 // Config of a Prometheus source.
 type Config struct {
 	URL string
+	// Dial, if set, makes every connection (internal/egress's guarded dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Cluster is costwarden's name for the cluster.
 	Cluster string
 	// ClusterLabel selects one cluster in a multi-cluster Prometheus (for example
@@ -130,6 +133,9 @@ func New(cfg Config) (*Source, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.Dial != nil {
+		tr.DialContext, tr.Proxy = cfg.Dial, nil
+	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {

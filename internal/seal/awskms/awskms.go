@@ -62,6 +62,8 @@ type Config struct {
 	UseInstanceMetadata bool
 	// Timeout bounds each KMS call; default 10s.
 	Timeout time.Duration
+	// Dial, if set, makes every connection (internal/egress's guarded dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // KEK wraps data keys with a KMS key. It implements seal.KEK and
@@ -166,7 +168,12 @@ func buildHTTPClient(c Config) (*awshttp.BuildableClient, error) {
 	}
 	return awshttp.NewBuildableClient().
 		WithTimeout(c.Timeout).
-		WithTransportOptions(func(tr *http.Transport) { tr.TLSClientConfig = tlsCfg }), nil
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSClientConfig = tlsCfg
+			if c.Dial != nil {
+				tr.DialContext, tr.Proxy = c.Dial, nil
+			}
+		}), nil
 }
 
 func (k *KEK) probe(ctx context.Context) error {

@@ -195,7 +195,7 @@ func (s *Store) DeletePrincipal(ctx context.Context, tenant, id string) error {
 	return notFoundIfZero(tag, "deleting principal %q", id)
 }
 
-const tokenCols = "id, tenant, principal_id, hash, sealed, role, created_at, expires_at, revoked_at, last_used_at"
+const tokenCols = "id, tenant, principal_id, hash, sealed, role, created_at, expires_at, revoked_at, last_used_at" // #nosec G101 -- column names
 
 func scanToken(row pgx.Row) (store.Token, error) {
 	var t store.Token

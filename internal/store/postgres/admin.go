@@ -21,7 +21,8 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 		UNION SELECT tenant FROM windows UNION SELECT tenant FROM principals
 		UNION SELECT tenant FROM tokens UNION SELECT tenant FROM sessions
 		UNION SELECT tenant FROM lockouts UNION SELECT tenant FROM access_requests
-		UNION SELECT tenant FROM agents UNION SELECT id FROM tenants ORDER BY 1`)
+		UNION SELECT tenant FROM agents UNION SELECT id FROM tenants
+		UNION SELECT tenant FROM audit UNION SELECT tenant FROM audit_checkpoints ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing tenants: %w", mapErr(err))
 	}
@@ -37,7 +38,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 	return out, mapErr(rows.Err())
 }
 
-var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "agents", "windows", "clusters"}
+var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "agents", "windows", "clusters", "audit", "audit_checkpoints"}
 
 // DeleteTenantData deletes every row of tenant but its keys, in one transaction.
 func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error) {
@@ -71,7 +72,7 @@ func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error
 // Reclaim vacuums every table: dead row versions of deleted rows are removed
 // from the pages and their space reused.
 func (s *Store) Reclaim(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "VACUUM meta, keys, clusters, windows, principals, tokens, sessions, lockouts, access_requests, agents, tenants, tenant_hosts"); err != nil {
+	if _, err := s.pool.Exec(ctx, "VACUUM meta, keys, clusters, windows, principals, tokens, sessions, lockouts, access_requests, audit, audit_checkpoints, agents, tenants, tenant_hosts"); err != nil {
 		return fmt.Errorf("store: reclaim: vacuum: %w", mapErr(err))
 	}
 	return nil
@@ -126,6 +127,9 @@ func (s *Store) ScanSealed(ctx context.Context, table, tenant, cursor string, li
 		k := out[len(out)-1].Window
 		return out, fmt.Sprintf("%d/%d/%s", k.Resolution, k.Start.UnixNano(), k.ClusterID), nil
 	}
+	if table == store.TableAudit {
+		return s.scanSealedAudit(ctx, tenant, cursor, limit)
+	}
 	col, ok := sealedCol[table]
 	if !ok {
 		return nil, "", fmt.Errorf("store: no sealed table %q", table)
@@ -162,6 +166,13 @@ func (s *Store) ReplaceSealed(ctx context.Context, row store.SealedRow, blob []b
 		}
 		q = "UPDATE windows SET blob = $1 WHERE tenant = $2 AND cluster_id = $3 AND resolution = $4 AND start_unix = $5 AND blob = $6"
 		args = []any{blobArg(blob), row.Tenant, k.ClusterID, int16(k.Resolution), k.Start.UnixNano(), blobArg(row.Blob)}
+	} else if row.Table == store.TableAudit {
+		seq, err := strconv.ParseInt(row.ID, 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("store: bad audit row id %q", row.ID)
+		}
+		q = "UPDATE audit SET sealed = $1 WHERE tenant = $2 AND seq = $3 AND sealed = $4"
+		args = []any{blobArg(blob), row.Tenant, seq, blobArg(row.Blob)}
 	} else {
 		col, ok := sealedCol[row.Table]
 		if !ok {
@@ -243,6 +254,14 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			}
 			return store.Row{Tenant: &t}, err
 		}},
+		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r pgx.Rows) (store.Row, error) {
+			a, err := scanAudit(r)
+			return store.Row{Audit: &a}, err
+		}},
+		{"audit_checkpoints", "SELECT " + checkpointCols + " FROM audit_checkpoints ORDER BY tenant, seq", func(r pgx.Rows) (store.Row, error) {
+			c, err := scanCheckpoint(r)
+			return store.Row{AuditCheckpoint: &c}, err
+		}},
 		{"windows", `SELECT tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at
 			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r pgx.Rows) (store.Row, error) {
 			var w store.Window
@@ -285,7 +304,7 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock out concurrent writers of other replicas while checking emptiness.
-		if _, err := tx.Exec(ctx, "LOCK TABLE meta, keys, clusters, windows, principals, tokens, sessions, access_requests, agents, tenants IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+		if _, err := tx.Exec(ctx, "LOCK TABLE meta, keys, clusters, windows, principals, tokens, sessions, access_requests, audit, audit_checkpoints, agents, tenants IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return fmt.Errorf("store: load: %w", mapErr(err))
 		}
 		var n int64
@@ -293,6 +312,7 @@ func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error 
 			+ (SELECT count(*) FROM clusters) + (SELECT count(*) FROM windows)
 			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)
 			+ (SELECT count(*) FROM sessions) + (SELECT count(*) FROM access_requests)
+			+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM audit_checkpoints)
 			+ (SELECT count(*) FROM agents) + (SELECT count(*) FROM tenants)`).Scan(&n); err != nil {
 			return fmt.Errorf("store: load: %w", mapErr(err))
 		}
@@ -393,6 +413,20 @@ func loadRow(ctx context.Context, tx pgx.Tx, row store.Row) error {
 				break
 			}
 		}
+	case row.Audit != nil:
+		a := row.Audit
+		if err := checkAuditRecord(*a); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO audit ("+auditCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			a.Tenant, int64(a.Seq), a.Time.UnixNano(), a.Action, a.Outcome, a.ActorID, blobArg(a.ActorIndex), a.Hash, a.Sealed)
+	case row.AuditCheckpoint != nil:
+		c := row.AuditCheckpoint
+		if c.Seq == 0 || c.Seq > math.MaxInt64 || !storable(c.Time) {
+			return fmt.Errorf("audit checkpoint %d out of range", c.Seq)
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO audit_checkpoints ("+checkpointCols+") VALUES ($1, $2, $3, $4, $5, $6)",
+			c.Tenant, int64(c.Seq), blobArg(c.Hash), c.Time.UnixNano(), c.KeyID, blobArg(c.Signature))
 	case row.Window != nil:
 		w := row.Window
 		var ts []any

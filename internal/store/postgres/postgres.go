@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +52,9 @@ type Config struct {
 	MaxConns int32
 	// ConnectTimeout bounds connecting, TLS included; default 10s.
 	ConnectTimeout time.Duration
+	// Dial, if set, makes every connection (internal/egress's guarded dialer);
+	// it gets the configured host name, not a resolved address.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Options tunes the store.
@@ -149,7 +153,7 @@ func tlsConfig(c Config) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if c.CertFile != "" {
-		if fi, err := os.Stat(c.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if fi, err := os.Stat(c.KeyFile); err == nil && !privateKeyMode(fi) {
 			return nil, fmt.Errorf("store: postgres: key file %s is readable by others (mode %04o)", c.KeyFile, fi.Mode().Perm())
 		}
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
@@ -161,20 +165,15 @@ func tlsConfig(c Config) (*tls.Config, error) {
 	switch mode {
 	case "verify-full":
 	case "verify-ca":
-		// Chain verified against the roots, host name not checked.
+		// Chain verified against the roots, host name not checked. The check
+		// runs in VerifyConnection, which (unlike VerifyPeerCertificate) also
+		// runs on resumed sessions.
 		roots := cfg.RootCAs
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) == 0 {
+		cfg.InsecureSkipVerify = true // #nosec G402 -- replaced by the chain check in VerifyConnection below
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			certs := cs.PeerCertificates
+			if len(certs) == 0 {
 				return errors.New("server sent no certificate")
-			}
-			certs := make([]*x509.Certificate, len(raw))
-			for i, r := range raw {
-				c, err := x509.ParseCertificate(r)
-				if err != nil {
-					return err
-				}
-				certs[i] = c
 			}
 			inter := x509.NewCertPool()
 			for _, c := range certs[1:] {
@@ -212,6 +211,11 @@ func Open(ctx context.Context, c Config, opts Options) (*Store, error) {
 	cc.TLSConfig = tlsCfg
 	cc.Fallbacks = nil // never retry without TLS
 	cc.ConnectTimeout = c.ConnectTimeout
+	if c.Dial != nil {
+		cc.DialFunc = c.Dial
+		// The dialer resolves, so that it sees (and allows) the host name.
+		cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+	}
 	cc.RuntimeParams = map[string]string{"application_name": "costwarden", "timezone": "UTC"}
 	pc.MaxConns = c.MaxConns
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
@@ -334,7 +338,7 @@ func (s *Store) Check(ctx context.Context) error {
 	if v != LatestVersion() {
 		return fmt.Errorf("store: %s: schema version %d, want %d: %w", s.name, v, LatestVersion(), store.ErrCorrupt)
 	}
-	for _, t := range []string{"meta", "keys", "clusters", "windows", "principals", "tokens"} {
+	for _, t := range []string{"meta", "keys", "clusters", "windows", "principals", "tokens", "audit", "audit_checkpoints"} {
 		var n int64
 		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
 			return fmt.Errorf("store: %s: checking %s: %w", s.name, t, mapErr(err))
@@ -463,4 +467,17 @@ func notFoundIfZero(tag pgconn.CommandTag, what string, args ...any) error {
 		return fmt.Errorf("store: "+what+": %w", append(args, store.ErrNotFound)...)
 	}
 	return nil
+}
+
+// privateKeyMode reports whether a private key file is private enough: readable by
+// its owner only, or owned by root and readable by its group only (0440: a
+// Kubernetes Secret mounted into a non-root pod through fsGroup), as PostgreSQL
+// itself accepts for its server key.
+func privateKeyMode(fi os.FileInfo) bool {
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return true
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Uid == 0 && perm&0o037 == 0
 }

@@ -80,6 +80,14 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			}
 			return store.Row{Tenant: &t}, err
 		}},
+		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r *sql.Rows) (store.Row, error) {
+			a, err := scanAudit(r)
+			return store.Row{Audit: &a}, err
+		}},
+		{"audit_checkpoints", "SELECT " + checkpointCols + " FROM audit_checkpoints ORDER BY tenant, seq", func(r *sql.Rows) (store.Row, error) {
+			c, err := scanCheckpoint(r)
+			return store.Row{AuditCheckpoint: &c}, err
+		}},
 		{"windows", `SELECT tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at
 			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r *sql.Rows) (store.Row, error) {
 			var w store.Window
@@ -125,6 +133,7 @@ func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error 
 			+ (SELECT count(*) FROM clusters) + (SELECT count(*) FROM windows)
 			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)
 			+ (SELECT count(*) FROM sessions) + (SELECT count(*) FROM access_requests)
+			+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM audit_checkpoints)
 			+ (SELECT count(*) FROM agents) + (SELECT count(*) FROM tenants)`).Scan(&n); err != nil {
 			return fmt.Errorf("store: load: %w", classify(err))
 		}
@@ -226,6 +235,20 @@ func loadRow(ctx context.Context, tx *sql.Tx, row store.Row) error {
 				break
 			}
 		}
+	case row.Audit != nil:
+		a := row.Audit
+		if err := checkAuditRecord(*a); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO audit ("+auditCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			a.Tenant, int64(a.Seq), a.Time.UnixNano(), a.Action, a.Outcome, a.ActorID, blobArg(a.ActorIndex), a.Hash, a.Sealed)
+	case row.AuditCheckpoint != nil:
+		c := row.AuditCheckpoint
+		if c.Seq == 0 || c.Seq > math.MaxInt64 || !storable(c.Time) {
+			return fmt.Errorf("audit checkpoint %d out of range", c.Seq)
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO audit_checkpoints ("+checkpointCols+") VALUES (?, ?, ?, ?, ?, ?)",
+			c.Tenant, int64(c.Seq), blobArg(c.Hash), c.Time.UnixNano(), c.KeyID, blobArg(c.Signature))
 	case row.Window != nil:
 		w := row.Window
 		var times []any

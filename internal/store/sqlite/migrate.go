@@ -121,3 +121,12 @@ func (s *Store) migrate(ctx context.Context, ms []migration) error {
 	}
 	return nil
 }
+
+// LatestVersion is the schema version this binary migrates to.
+func LatestVersion() int {
+	ms, err := loadMigrations()
+	if err != nil {
+		return 0
+	}
+	return latestVersion(ms)
+}

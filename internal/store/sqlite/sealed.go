@@ -79,6 +79,9 @@ func (s *Store) ScanSealed(ctx context.Context, table, tenant, cursor string, li
 		}
 		return out, windowCursor(out[len(out)-1].Window), nil
 	}
+	if table == store.TableAudit {
+		return s.scanSealedAudit(ctx, tenant, cursor, limit)
+	}
 	col, ok := sealedCol[table]
 	if !ok {
 		return nil, "", fmt.Errorf("store: no sealed table %q", table)
@@ -119,6 +122,13 @@ func (s *Store) ReplaceSealed(ctx context.Context, row store.SealedRow, blob []b
 		res, err = db.ExecContext(ctx, `UPDATE windows SET blob = ? WHERE tenant = ? AND cluster_id = ?
 			AND resolution = ? AND start_unix = ? AND blob = ?`,
 			blobArg(blob), row.Tenant, k.ClusterID, k.Resolution, k.Start.UnixNano(), blobArg(row.Blob))
+	} else if row.Table == store.TableAudit {
+		seq, perr := strconv.ParseInt(row.ID, 10, 64)
+		if perr != nil {
+			return false, fmt.Errorf("store: bad audit row id %q", row.ID)
+		}
+		res, err = db.ExecContext(ctx, "UPDATE audit SET sealed = ? WHERE tenant = ? AND seq = ? AND sealed = ?",
+			blobArg(blob), row.Tenant, seq, blobArg(row.Blob))
 	} else {
 		col, ok := sealedCol[row.Table]
 		if !ok {
@@ -135,4 +145,38 @@ func (s *Store) ReplaceSealed(ctx context.Context, row store.SealedRow, blob []b
 		return false, fmt.Errorf("store: replacing a sealed %s row: %w", row.Table, err)
 	}
 	return n == 1, nil
+}
+
+// scanSealedAudit pages through a tenant's audit records by sequence number;
+// the cursor is the last number returned, in decimal.
+func (s *Store) scanSealedAudit(ctx context.Context, tenant, cursor string, limit int) ([]store.SealedRow, string, error) {
+	after := int64(0)
+	if cursor != "" {
+		var err error
+		if after, err = strconv.ParseInt(cursor, 10, 64); err != nil {
+			return nil, "", fmt.Errorf("store: bad audit cursor %q", cursor)
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT seq, sealed FROM audit WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?", tenant, after, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: scanning sealed audit: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.SealedRow
+	for rows.Next() {
+		var seq int64
+		r := store.SealedRow{Table: store.TableAudit, Tenant: tenant}
+		if err := rows.Scan(&seq, &r.Blob); err != nil {
+			return nil, "", fmt.Errorf("store: scanning sealed audit: %w", classify(err))
+		}
+		r.ID = strconv.FormatInt(seq, 10)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("store: scanning sealed audit: %w", classify(err))
+	}
+	if len(out) == 0 {
+		return nil, "", nil
+	}
+	return out, out[len(out)-1].ID, nil
 }

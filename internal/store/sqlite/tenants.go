@@ -15,7 +15,8 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 		UNION SELECT tenant FROM windows UNION SELECT tenant FROM principals
 		UNION SELECT tenant FROM tokens UNION SELECT tenant FROM sessions
 		UNION SELECT tenant FROM lockouts UNION SELECT tenant FROM access_requests
-		UNION SELECT tenant FROM agents UNION SELECT id FROM tenants ORDER BY 1`)
+		UNION SELECT tenant FROM agents UNION SELECT id FROM tenants
+		UNION SELECT tenant FROM audit UNION SELECT tenant FROM audit_checkpoints ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing tenants: %w", classify(err))
 	}
@@ -36,7 +37,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 
 // tenantTables are the tables DeleteTenantData empties for a tenant, children
 // before parents.
-var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "agents", "windows", "clusters"}
+var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "agents", "windows", "clusters", "audit", "audit_checkpoints"}
 
 // DeleteTenantData deletes every row of tenant but its keys, in one transaction.
 func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error) {

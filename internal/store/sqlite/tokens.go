@@ -12,7 +12,7 @@ import (
 	"github.com/costwarden/costwarden/internal/store"
 )
 
-const tokenCols = "id, tenant, principal_id, hash, sealed, role, created_at, expires_at, revoked_at, last_used_at"
+const tokenCols = "id, tenant, principal_id, hash, sealed, role, created_at, expires_at, revoked_at, last_used_at" // #nosec G101 -- column names
 
 func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
 	var t store.Token

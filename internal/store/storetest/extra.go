@@ -107,10 +107,22 @@ func testTenants(t *testing.T, s store.Store) {
 	must(t, "AddFailure", err)
 	_, err = s.AddFailure(ctx, "tw", []byte("idx-acct"), t0, t0.Add(-time.Hour))
 	must(t, "AddFailure", err)
+	must(t, "AppendAudit", s.AppendAudit(ctx, auditRecord("tp", 1, "auth.login")))
+	must(t, "InsertAuditCheckpoint", s.InsertAuditCheckpoint(ctx, checkpoint("tp", 1)))
+	must(t, "AppendAudit(tw)", s.AppendAudit(ctx, auditRecord("tw", 1, "auth.login")))
 	n, err := s.DeleteTenantData(ctx, "tp")
 	must(t, "DeleteTenantData", err)
-	if n != 8 {
-		t.Errorf("DeleteTenantData = %d rows, want 8 (cluster, 2 windows, principal, token, session, access request, lockout)", n)
+	if n != 10 {
+		t.Errorf("DeleteTenantData = %d rows, want 10 (cluster, 2 windows, principal, token, session, access request, lockout, audit record, checkpoint)", n)
+	}
+	if _, err := s.AuditHead(ctx, "tp"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("audit record left after DeleteTenantData: %v", err)
+	}
+	if cs, _ := s.ListAuditCheckpoints(ctx, "tp"); len(cs) != 0 {
+		t.Errorf("%d audit checkpoints left after DeleteTenantData", len(cs))
+	}
+	if _, err := s.AuditHead(ctx, "tw"); err != nil {
+		t.Errorf("another tenant's audit record was deleted: %v", err)
 	}
 	if _, err := s.GetSessionByHash(ctx, []byte("sha256-of-s1")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("session left after DeleteTenantData: %v", err)
@@ -164,6 +176,10 @@ func testSealedRows(t *testing.T, s store.Store) {
 	must(t, "InsertAccessRequest", s.InsertAccessRequest(ctx, request("t1", "r1", "p2", t0)))
 	must(t, "InsertPrincipal", s.InsertPrincipal(ctx, principal("t2", "p9", "eve")))
 	must(t, "PutWindow", s.PutWindow(ctx, window("t2", "c0", hourly, t0, "other")))
+	for seq := uint64(1); seq <= 3; seq++ {
+		must(t, "AppendAudit", s.AppendAudit(ctx, auditRecord("t1", seq, "user.create")))
+	}
+	must(t, "AppendAudit(t2)", s.AppendAudit(ctx, auditRecord("t2", 1, "other")))
 
 	counts := map[string]int{}
 	for _, table := range store.SealedTables() {
@@ -208,8 +224,16 @@ func testSealedRows(t *testing.T, s store.Store) {
 		counts[table] = len(seen)
 	}
 	if counts[store.TableWindows] != 7 || counts[store.TableClusters] != 3 || counts[store.TablePrincipals] != 2 || counts[store.TableTokens] != 1 ||
-		counts[store.TableSessions] != 2 || counts[store.TableAccessRequests] != 1 {
-		t.Errorf("ScanSealed counts = %v, want 7 windows, 3 clusters, 2 principals, 1 token, 2 sessions, 1 access request", counts)
+		counts[store.TableSessions] != 2 || counts[store.TableAccessRequests] != 1 || counts[store.TableAudit] != 3 {
+		t.Errorf("ScanSealed counts = %v, want 7 windows, 3 clusters, 2 principals, 1 token, 2 sessions, 1 access request, 3 audit records", counts)
+	}
+	var audited []string
+	must(t, "ScanAudit", s.ScanAudit(ctx, store.AuditFilter{Tenant: "t1"}, func(r store.AuditRecord) error {
+		audited = append(audited, string(r.Sealed))
+		return nil
+	}))
+	if want := []string{"re-sealed-t1-1", "re-sealed-t1-2", "re-sealed-t1-3"}; !slices.Equal(audited, want) {
+		t.Errorf("audit records after ReplaceSealed = %v, want %v", audited, want)
 	}
 	if x, err := s.GetSessionByHash(ctx, []byte("sha256-of-s2")); err != nil || string(x.Sealed) != "re-sealed-s2" {
 		t.Errorf("session sealed = %q, %v after ReplaceSealed", x.Sealed, err)
@@ -290,6 +314,8 @@ func seedAll(t *testing.T, s store.Store) {
 		must(t, "InsertAgent", s.InsertAgent(ctx, agent(tenant, "a-"+tenant, "c1", "join-"+tenant)))
 		must(t, "RevokeAgent", s.RevokeAgent(ctx, tenant, "a-"+tenant, t0.Add(4*time.Hour)))
 		must(t, "PutTenant", s.PutTenant(ctx, store.TenantRecord{ID: tenant, State: store.TenantActive, Hosts: []string{tenant + ".example", "www." + tenant + ".example"}, CreatedAt: t0}))
+		must(t, "AppendAudit", s.AppendAudit(ctx, auditRecord(tenant, 1, "auth.login")))
+		must(t, "InsertAuditCheckpoint", s.InsertAuditCheckpoint(ctx, checkpoint(tenant, 1)))
 	}
 }
 
@@ -332,6 +358,12 @@ func dumpAll(t *testing.T, s store.Store) []string {
 		case r.Tenant != nil:
 			x := r.Tenant
 			line = fmt.Sprintf("tenant %s %s %v %s", x.ID, x.State, x.Hosts, x.CreatedAt.Format(time.RFC3339Nano))
+		case r.Audit != nil:
+			a := r.Audit
+			line = fmt.Sprintf("audit %s/%d %s %s %s %s %x %x %x", a.Tenant, a.Seq, a.Time.Format(time.RFC3339Nano), a.Action, a.Outcome, a.ActorID, a.ActorIndex, a.Hash, a.Sealed)
+		case r.AuditCheckpoint != nil:
+			c := r.AuditCheckpoint
+			line = fmt.Sprintf("checkpoint %s/%d %x %s %s %x", c.Tenant, c.Seq, c.Hash, c.Time.Format(time.RFC3339Nano), c.KeyID, c.Signature)
 		default:
 			t.Errorf("Dump yielded an empty row")
 		}
@@ -366,9 +398,9 @@ func testDumpLoad(t *testing.T, s store.Store) {
 	seedAll(t, s)
 	before := dumpAll(t, s)
 	// 2 meta, 6 keys, 2 clusters, 8 windows, 2 principals, 2 tokens, 2 sessions,
-	// 2 access requests, 2 agents, 2 tenants (lockouts are not dumped).
-	if len(before) != 30 {
-		t.Fatalf("Dump returned %d rows, want 30:\n%v", len(before), before)
+	// 2 access requests, 2 agents, 2 tenants, 2 audit records, 2 checkpoints (lockouts are not dumped).
+	if len(before) != 34 {
+		t.Fatalf("Dump returned %d rows, want 34:\n%v", len(before), before)
 	}
 	ai := slices.IndexFunc(before, func(l string) bool { return strings.HasPrefix(l, "agent ") })
 	if cl := slices.IndexFunc(before, func(l string) bool { return strings.HasPrefix(l, "cluster ") }); ai < cl {

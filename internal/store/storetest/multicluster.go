@@ -417,6 +417,23 @@ func testTenantBound(t *testing.T, s store.Store) {
 		"SetAgentCertificate": func() error { return b.SetAgentCertificate(ctx, o, "a-t2", 0, "01", t0) },
 		"RevokeAgent":         func() error { return b.RevokeAgent(ctx, o, "a-t2", t0) },
 		"TouchAgent":          func() error { return b.TouchAgent(ctx, o, "a-t2", t0, 0) },
+		"AppendAudit": func() error {
+			return b.AppendAudit(ctx, store.AuditRecord{Tenant: o, Seq: 1, Time: t0, Action: "x.y", Outcome: "success", ActorID: "system",
+				Hash: []byte("h"), Sealed: []byte("s")})
+		},
+		"AuditHead": func() error { _, err := b.AuditHead(ctx, o); return err },
+		"ScanAudit": func() error {
+			return b.ScanAudit(ctx, store.AuditFilter{Tenant: o}, func(store.AuditRecord) error { return nil })
+		},
+		"ProbeAudit": func() error { return b.ProbeAudit(ctx, o) },
+		"InsertAuditCheckpoint": func() error {
+			return b.InsertAuditCheckpoint(ctx, store.AuditCheckpoint{Tenant: o, Seq: 1, Hash: []byte("h"), Time: t0, KeyID: "k", Signature: []byte("s")})
+		},
+		"ListAuditCheckpoints": func() error { _, err := b.ListAuditCheckpoints(ctx, o); return err },
+		// Metadata: only keys ending in the bound tenant's id.
+		"GetMeta":         func() error { _, err := b.GetMeta(ctx, "audit/signing-key/"+o); return err },
+		"PutMeta":         func() error { return b.PutMeta(ctx, "install-id", []byte("evil")) },
+		"PutMetaIfAbsent": func() error { _, err := b.PutMetaIfAbsent(ctx, "audit/signing-key/"+o, []byte("evil")); return err },
 	}
 	for name, call := range calls {
 		if err := call(); !errors.Is(err, store.ErrOtherTenant) {
@@ -446,5 +463,14 @@ func testTenantBound(t *testing.T, s store.Store) {
 	}
 	if ws, err := b.WindowStarts(ctx, store.WindowRange{Tenant: "t1", Resolution: hourly, To: t0.Add(time.Hour)}); err != nil || len(ws) != 1 {
 		t.Errorf("WindowStarts(own) = %d, %v", len(ws), err)
+	}
+	must(t, "AppendAudit(own)", b.AppendAudit(ctx, store.AuditRecord{Tenant: "t1", Seq: 1, Time: t0, Action: "x.y", Outcome: "success",
+		ActorID: "system", Hash: []byte("h"), Sealed: []byte("s")}))
+	if head, err := b.AuditHead(ctx, "t1"); err != nil || head.Seq != 1 {
+		t.Errorf("AuditHead(own) = %+v, %v", head, err)
+	}
+	must(t, "PutMeta(own)", b.PutMeta(ctx, "audit/signing-key/t1", []byte("k")))
+	if v, err := b.GetMeta(ctx, "audit/signing-key/t1"); err != nil || string(v) != "k" {
+		t.Errorf("GetMeta(own) = %q, %v", v, err)
 	}
 }

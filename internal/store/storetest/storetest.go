@@ -70,6 +70,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TenantRegistry", testTenantRegistry},
 		{"Locker", testLocker},
 		{"TenantBound", testTenantBound},
+		{"Audit", testAudit},
+		{"AuditConcurrentAppends", testAuditConcurrentAppends},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

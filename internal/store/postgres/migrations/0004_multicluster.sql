@@ -1,5 +1,5 @@
--- costwarden PostgreSQL schema version 3: many clusters and several replicas (the
--- same contract as SQLite's 0003). Windows get the tenant's window version their
+-- costwarden PostgreSQL schema version 4: many clusters and several replicas (the
+-- same contract as SQLite's 0004). Windows get the tenant's window version their
 -- last write took (the change feed that keeps replicas' caches current);
 -- window_versions holds each tenant's counters, and its row lock orders the
 -- writers of a tenant. Agents are cluster enrolments (hashes, serials, ids and

@@ -1,4 +1,4 @@
--- costwarden schema version 3: many clusters and several replicas (issue 9).
+-- costwarden schema version 4: many clusters and several replicas (issue 9).
 --
 -- Windows get the tenant's window version their last write took (the change feed
 -- that keeps other processes' caches current); window_versions holds each

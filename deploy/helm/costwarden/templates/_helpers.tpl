@@ -1,0 +1,277 @@
+{{/*
+Names and labels.
+*/}}
+{{- define "costwarden.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "costwarden.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "costwarden.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "costwarden.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: {{ .Values.mode }}
+{{- end -}}
+
+{{- define "costwarden.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "costwarden.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: costwarden
+{{- end -}}
+
+{{- define "costwarden.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "costwarden.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "costwarden.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The TLS Secret the pod mounts: cert-manager's or the user's; empty for selfSigned. */}}
+{{- define "costwarden.tlsSecret" -}}
+{{- if eq .Values.tls.mode "certManager" -}}
+{{- printf "%s-tls" (include "costwarden.fullname" .) -}}
+{{- else if eq .Values.tls.mode "existingSecret" -}}
+{{- .Values.tls.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "costwarden.isServer" -}}
+{{- if eq .Values.mode "server" -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+costwarden.mounts: every Secret and ConfigMap the configuration references, as
+{mounts: [{volume, secret|configMap, items: [{key, path}], dir}]}. The pod template
+mounts exactly these, and the configuration points at exactly these paths, so the
+two cannot drift apart. Secrets are mounted read-only with mode 0400 (0440 with
+fsGroup): their values never pass through the chart.
+*/}}
+{{- define "costwarden.mounts" -}}
+{{- $v := .Values -}}
+{{- $server := eq $v.mode "server" -}}
+mounts:
+{{- if and $server (ne $v.tls.mode "selfSigned") }}
+  - {volume: tls, from: tls.existingSecret, secret: {{ include "costwarden.tlsSecret" . | quote }}, dir: /etc/costwarden/tls, items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]}
+{{- end }}
+{{- if eq $v.keys.provider "secret" }}
+  - {volume: kek, from: keys.secret.name, secret: {{ $v.keys.secret.name | quote }}, dir: /etc/costwarden/kek, items: [{key: {{ $v.keys.secret.key | quote }}, path: kek}]}
+{{- end }}
+{{- if eq $v.keys.provider "awskms" }}
+{{- if $v.keys.awskms.credentialsSecret.name }}
+  - {volume: aws-credentials, from: keys.awskms.credentialsSecret.name, secret: {{ $v.keys.awskms.credentialsSecret.name | quote }}, dir: /etc/costwarden/aws, items: [{key: {{ $v.keys.awskms.credentialsSecret.key | quote }}, path: credentials}]}
+{{- end }}
+{{- include "costwarden.caMount" (dict "name" "kms-ca" "ca" $v.keys.awskms.ca "from" "keys.awskms.ca") }}
+{{- end }}
+{{- if eq $v.storage.driver "postgres" }}
+{{- if $v.storage.postgres.passwordSecret.name }}
+  - {volume: postgres-password, from: storage.postgres.passwordSecret.name, secret: {{ $v.storage.postgres.passwordSecret.name | quote }}, dir: /etc/costwarden/postgres, items: [{key: {{ $v.storage.postgres.passwordSecret.key | quote }}, path: password}]}
+{{- end }}
+{{- include "costwarden.caMount" (dict "name" "postgres-ca" "ca" $v.storage.postgres.ca "from" "storage.postgres.ca") }}
+{{- if $v.storage.postgres.clientCertSecret }}
+  - {volume: postgres-client, from: storage.postgres.clientCertSecret, secret: {{ $v.storage.postgres.clientCertSecret | quote }}, dir: /etc/costwarden/postgres-client, items: [{key: tls.crt, path: tls.crt}, {key: tls.key, path: tls.key}]}
+{{- end }}
+{{- end }}
+{{- if and $server $v.auth.oidc.issuer $v.auth.oidc.clientSecret.name }}
+  - {volume: oidc-client-secret, from: auth.oidc.clientSecret.name, secret: {{ $v.auth.oidc.clientSecret.name | quote }}, dir: /etc/costwarden/oidc, items: [{key: {{ $v.auth.oidc.clientSecret.key | quote }}, path: client-secret}]}
+{{- end }}
+{{- if $v.collect.prometheus.url }}
+{{- include "costwarden.caMount" (dict "name" "prometheus-ca" "ca" $v.collect.prometheus.ca "from" "collect.prometheus.ca") }}
+{{- if $v.collect.prometheus.bearerTokenSecret.name }}
+  - {volume: prometheus-token, from: collect.prometheus.bearerTokenSecret.name, secret: {{ $v.collect.prometheus.bearerTokenSecret.name | quote }}, dir: /etc/costwarden/prometheus-token, items: [{key: {{ $v.collect.prometheus.bearerTokenSecret.key | quote }}, path: token}]}
+{{- end }}
+{{- if $v.collect.prometheus.basicAuth.passwordSecret.name }}
+  - {volume: prometheus-password, from: collect.prometheus.basicAuth.passwordSecret.name, secret: {{ $v.collect.prometheus.basicAuth.passwordSecret.name | quote }}, dir: /etc/costwarden/prometheus-password, items: [{key: {{ $v.collect.prometheus.basicAuth.passwordSecret.key | quote }}, path: password}]}
+{{- end }}
+{{- end }}
+{{- if and $v.metrics.enabled $v.metrics.tokenSecret.name }}
+  - {volume: metrics-token, from: metrics.tokenSecret.name, secret: {{ $v.metrics.tokenSecret.name | quote }}, dir: /etc/costwarden/metrics, items: [{key: {{ $v.metrics.tokenSecret.key | quote }}, path: token}]}
+{{- end }}
+{{- end -}}
+
+{{- define "costwarden.caMount" -}}
+{{- if .ca.secret }}
+  - {volume: {{ .name }}, from: {{ .from }}.secret, secret: {{ .ca.secret | quote }}, dir: /etc/costwarden/{{ .name }}, items: [{key: {{ .ca.key | quote }}, path: ca.crt}]}
+{{- else if .ca.configMap }}
+  - {volume: {{ .name }}, from: {{ .from }}.configMap, configMap: {{ .ca.configMap | quote }}, dir: /etc/costwarden/{{ .name }}, items: [{key: {{ .ca.key | quote }}, path: ca.crt}]}
+{{- end }}
+{{- end -}}
+
+{{/*
+costwarden.config: the configuration file (docs/configuration.md). Only keys that
+exist in costwarden's configuration are written; a test loads every rendered file
+with costwarden's own strict loader. Chart-managed keys (addresses, files, drivers)
+win over .Values.config, whose schema admits only plain settings.
+*/}}
+{{- define "costwarden.config" -}}
+{{- $v := .Values -}}
+{{- $server := eq $v.mode "server" -}}
+{{- $c := dict "dataDir" "/var/lib/costwarden" -}}
+{{- if $server -}}
+{{- $srv := dict "listen" ":8443" "internalListen" "127.0.0.1:9003" -}}
+{{- if $v.metrics.enabled -}}
+{{- $_ := set $srv "internalListen" (printf ":%d" (int $v.metrics.port)) -}}
+{{- if $v.metrics.tokenSecret.name -}}
+{{- $_ := set $srv "metricsTokenFile" "/etc/costwarden/metrics/token" -}}
+{{- end -}}
+{{- end -}}
+{{- if ne $v.tls.mode "selfSigned" -}}
+{{- $_ := set $srv "tls" (dict "certFile" "/etc/costwarden/tls/tls.crt" "keyFile" "/etc/costwarden/tls/tls.key") -}}
+{{- end -}}
+{{- $_ := set $c "server" $srv -}}
+{{- end -}}
+{{- $st := dict "driver" $v.storage.driver -}}
+{{- if eq $v.storage.driver "postgres" -}}
+{{- $p := $v.storage.postgres -}}
+{{- $pg := dict "host" $p.host "port" (int $p.port) "database" $p.database "user" $p.user "sslMode" $p.sslMode "maxConns" (int $p.maxConns) "connectTimeout" $p.connectTimeout -}}
+{{- if $p.passwordSecret.name -}}{{- $_ := set $pg "passwordFile" "/etc/costwarden/postgres/password" -}}{{- end -}}
+{{- if or $p.ca.secret $p.ca.configMap -}}{{- $_ := set $pg "caFile" "/etc/costwarden/postgres-ca/ca.crt" -}}{{- end -}}
+{{- if $p.clientCertSecret -}}
+{{- $_ := set $pg "certFile" "/etc/costwarden/postgres-client/tls.crt" -}}
+{{- $_ := set $pg "keyFile" "/etc/costwarden/postgres-client/tls.key" -}}
+{{- end -}}
+{{- $_ := set $st "postgres" $pg -}}
+{{- end -}}
+{{- $_ := set $c "storage" $st -}}
+{{- $k := dict "provider" $v.keys.provider -}}
+{{- if eq $v.keys.provider "secret" -}}
+{{- $_ := set $k "secret" (dict "file" "/etc/costwarden/kek/kek") -}}
+{{- else if eq $v.keys.provider "awskms" -}}
+{{- $a := $v.keys.awskms -}}
+{{- $kms := dict "keyID" $a.keyID "useInstanceMetadata" $a.useInstanceMetadata -}}
+{{- range $key := list "region" "endpoint" "profile" -}}
+{{- if index $a $key -}}{{- $_ := set $kms $key (index $a $key) -}}{{- end -}}
+{{- end -}}
+{{- if $a.credentialsSecret.name -}}{{- $_ := set $kms "credentialsFile" "/etc/costwarden/aws/credentials" -}}{{- end -}}
+{{- if or $a.ca.secret $a.ca.configMap -}}{{- $_ := set $kms "caFile" "/etc/costwarden/kms-ca/ca.crt" -}}{{- end -}}
+{{- $_ := set $k "awskms" $kms -}}
+{{- end -}}
+{{- $_ := set $c "keys" $k -}}
+{{- if $server -}}
+{{- $o := $v.auth.oidc -}}
+{{- $auth := dict "passwordLogin" $v.auth.passwordLogin -}}
+{{- if $o.issuer -}}
+{{- $oidc := dict "issuer" $o.issuer "clientID" $o.clientID "redirectURL" $o.redirectURL "scopes" $o.scopes "usernameClaim" $o.usernameClaim "groupsClaim" $o.groupsClaim "algorithms" $o.algorithms "displayName" $o.displayName -}}
+{{- range $key := list "groupRoles" "requireAMR" "requireACR" -}}
+{{- if index $o $key -}}{{- $_ := set $oidc $key (index $o $key) -}}{{- end -}}
+{{- end -}}
+{{- if $o.clientSecret.name -}}{{- $_ := set $oidc "clientSecretFile" "/etc/costwarden/oidc/client-secret" -}}{{- end -}}
+{{- $_ := set $auth "oidc" $oidc -}}
+{{- end -}}
+{{- $_ := set $c "auth" $auth -}}
+{{- end -}}
+{{- $col := dict -}}
+{{- $pr := $v.collect.prometheus -}}
+{{- if $pr.url -}}
+{{- $prom := dict "url" $pr.url "clusterName" $pr.clusterName "backfill" $pr.backfill -}}
+{{- range $key := list "clusterLabel" "clusterLabelValue" "matchers" "replicaLabel" -}}
+{{- if index $pr $key -}}{{- $_ := set $prom $key (index $pr $key) -}}{{- end -}}
+{{- end -}}
+{{- if or $pr.ca.secret $pr.ca.configMap -}}{{- $_ := set $prom "caFile" "/etc/costwarden/prometheus-ca/ca.crt" -}}{{- end -}}
+{{- if $pr.bearerTokenSecret.name -}}{{- $_ := set $prom "bearerTokenFile" "/etc/costwarden/prometheus-token/token" -}}{{- end -}}
+{{- if $pr.basicAuth.username -}}{{- $_ := set $prom "basicAuthUsername" $pr.basicAuth.username -}}{{- end -}}
+{{- if $pr.basicAuth.passwordSecret.name -}}{{- $_ := set $prom "basicAuthPasswordFile" "/etc/costwarden/prometheus-password/password" -}}{{- end -}}
+{{- $_ := set $col "prometheus" $prom -}}
+{{- end -}}
+{{- if $v.collect.kubernetes.enabled -}}
+{{- $_ := set $col "kubernetes" (dict "enabled" true) -}}
+{{- end -}}
+{{- if $col -}}{{- $_ := set $c "collect" $col -}}{{- end -}}
+{{- $merged := mustMergeOverwrite (deepCopy (default dict $v.config)) $c -}}
+{{- toYaml $merged -}}
+{{- end -}}
+
+{{/*
+costwarden.checks: cross-value rules the schema cannot state clearly. Each failure
+names the values to change.
+*/}}
+{{- define "costwarden.checks" -}}
+{{- $v := .Values -}}
+{{- if and (eq $v.storage.driver "sqlite") (gt (int $v.replicas) 1) -}}
+{{- fail "replicas > 1 needs storage.driver: postgres (the embedded store lives on one volume)" -}}
+{{- end -}}
+{{- if and (eq $v.mode "agent") (gt (int $v.replicas) 1) -}}
+{{- fail "mode agent runs one replica per cluster: set replicas: 1" -}}
+{{- end -}}
+{{- if and (eq $v.mode "agent") (eq $v.storage.driver "postgres") -}}
+{{- fail "mode agent keeps its outbox on the embedded store: set storage.driver: sqlite" -}}
+{{- end -}}
+{{- if and (eq $v.keys.provider "secret") (not $v.keys.secret.name) -}}
+{{- fail "keys.secret.name is required with keys.provider: secret (create the key Secret first: docs/install.md)" -}}
+{{- end -}}
+{{- if and (eq $v.keys.provider "awskms") (not $v.keys.awskms.keyID) -}}
+{{- fail "keys.awskms.keyID is required with keys.provider: awskms" -}}
+{{- end -}}
+{{- if and (eq $v.mode "server") (eq $v.tls.mode "existingSecret") (not $v.tls.existingSecret) -}}
+{{- fail "tls.existingSecret is required with tls.mode: existingSecret" -}}
+{{- end -}}
+{{- if and (eq $v.mode "server") (eq $v.tls.mode "certManager") (not $v.tls.certManager.issuerRef.name) -}}
+{{- fail "tls.certManager.issuerRef.name is required with tls.mode: certManager" -}}
+{{- end -}}
+{{- if and (eq $v.storage.driver "postgres") (not $v.storage.postgres.host) -}}
+{{- fail "storage.postgres.host is required with storage.driver: postgres" -}}
+{{- end -}}
+{{- if and $v.collect.prometheus.url (not $v.collect.prometheus.clusterName) -}}
+{{- fail "collect.prometheus.clusterName is required with collect.prometheus.url" -}}
+{{- end -}}
+{{- if and (eq $v.mode "server") (not $v.auth.passwordLogin) (not $v.auth.oidc.issuer) -}}
+{{- fail "auth.passwordLogin: false needs auth.oidc.issuer (otherwise nobody can log in)" -}}
+{{- end -}}
+{{- if and $v.auth.oidc.issuer (or (not $v.auth.oidc.clientID) (not $v.auth.oidc.redirectURL)) -}}
+{{- fail "auth.oidc.issuer needs auth.oidc.clientID and auth.oidc.redirectURL" -}}
+{{- end -}}
+{{- if and $v.metrics.enabled (not $v.metrics.from) $v.networkPolicy.enabled -}}
+{{- fail "metrics.enabled needs metrics.from: the NetworkPolicy peers allowed to scrape (for example Prometheus's namespace)" -}}
+{{- end -}}
+{{- range $m := (include "costwarden.mounts" . | fromYaml).mounts -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" (default $m.configMap $m.secret)) -}}
+{{- fail (printf "%s is not the name of a Secret or ConfigMap (lower-case letters, digits, '-' and '.'); the value is not repeated here in case it is a secret" $m.from) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $url := dict "collect.prometheus.url" $v.collect.prometheus.url "auth.oidc.issuer" $v.auth.oidc.issuer "keys.awskms.endpoint" $v.keys.awskms.endpoint -}}
+{{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@" $url -}}
+{{- fail (printf "%s must not carry credentials (user:password@host): credentials come from files mounted from Secrets" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.networkPolicy.enabled -}}
+{{- range $dest := include "costwarden.egressNeeded" . | fromYamlArray -}}
+{{- if not (index $v.networkPolicy.egress $dest).to -}}
+{{- fail (printf "networkPolicy.egress.%s.to is empty but the configuration connects to it: name its pods (namespaceSelector/podSelector) or addresses (ipBlock)" $dest) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* costwarden.egressNeeded: the outbound destinations the configuration connects to. */}}
+{{- define "costwarden.egressNeeded" -}}
+{{- $v := .Values -}}
+{{- $d := list -}}
+{{- if $v.collect.prometheus.url -}}{{- $d = append $d "prometheus" -}}{{- end -}}
+{{- if $v.collect.kubernetes.enabled -}}{{- $d = append $d "kubeAPIServer" -}}{{- end -}}
+{{- if eq $v.storage.driver "postgres" -}}{{- $d = append $d "postgres" -}}{{- end -}}
+{{- if eq $v.keys.provider "awskms" -}}{{- $d = append $d "kms" -}}{{- end -}}
+{{- if and (eq $v.mode "server") $v.auth.oidc.issuer -}}{{- $d = append $d "oidc" -}}{{- end -}}
+{{- if eq $v.mode "agent" -}}{{- $d = append $d "centralServer" -}}{{- end -}}
+{{- toYaml $d -}}
+{{- end -}}
