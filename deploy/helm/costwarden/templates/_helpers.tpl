@@ -331,9 +331,16 @@ names the values to change.
 {{- fail (printf "%s is not the name of a Secret or ConfigMap (lower-case letters, digits, '-' and '.'); the value is not repeated here in case it is a secret" $m.from) -}}
 {{- end -}}
 {{- end -}}
-{{- range $name, $url := dict "collect.prometheus.url" $v.collect.prometheus.url "auth.oidc.issuer" $v.auth.oidc.issuer "keys.awskms.endpoint" $v.keys.awskms.endpoint -}}
+{{- $urls := dict "collect.prometheus.url" $v.collect.prometheus.url "auth.oidc.issuer" $v.auth.oidc.issuer "keys.awskms.endpoint" $v.keys.awskms.endpoint -}}
+{{- range $i, $url := $v.agent.servers -}}{{- $_ := set $urls (printf "agent.servers[%d]" $i) $url -}}{{- end -}}
+{{- range $name, $url := $urls -}}
 {{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@" $url -}}
 {{- fail (printf "%s must not carry credentials (user:password@host): credentials come from files mounted from Secrets" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- with $v.agent.joinTokenSecret.name -}}
+{{- if or (hasPrefix "cwj1." .) (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" .)) -}}
+{{- fail "agent.joinTokenSecret.name must name the Secret that holds the join token (kubectl create secret generic costwarden-join-token --from-file=token=...), not the token; the value is not repeated here" -}}
 {{- end -}}
 {{- end -}}
 {{- if $v.networkPolicy.enabled -}}
