@@ -297,8 +297,9 @@ names the values to change.
 {{- if and $v.agents.enabled $v.networkPolicy.enabled (not $v.agents.from) -}}
 {{- fail "agents.enabled needs agents.from: the NetworkPolicy peers of the agents (their clusters' egress addresses as ipBlock CIDRs)" -}}
 {{- end -}}
-{{- if and $v.agents.enabled (or (eq (int $v.agents.port) 8443) (and $v.metrics.enabled (eq (int $v.agents.port) (int $v.metrics.port)))) -}}
-{{- fail (printf "agents.port %d is taken by another listener (8443 is HTTPS, metrics.port %d the metrics)" (int $v.agents.port) (int $v.metrics.port)) -}}
+{{- $internalPort := ternary (int $v.metrics.port) 9003 (and $v.metrics.enabled true) -}}
+{{- if and $v.agents.enabled (or (eq (int $v.agents.port) 8443) (eq (int $v.agents.port) $internalPort)) -}}
+{{- fail (printf "agents.port %d is taken by another listener (8443 is HTTPS, %d the internal metrics listener)" (int $v.agents.port) $internalPort) -}}
 {{- end -}}
 {{- if and (eq $v.mode "server") $v.audit.syslog.address -}}
 {{- if not $v.audit.syslog.tls -}}
