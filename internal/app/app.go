@@ -215,7 +215,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	public, err := server.Handler(server.Options{
 		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
 		Metrics: metrics, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: env.Now,
-		Audit: auditor, Count: tel.Count,
+		Audit: auditor, Count: tel.Count, DeniedPage: api.DeniedPage,
 	})
 	if err != nil {
 		return err
