@@ -407,7 +407,7 @@ func singlePlan(ctx context.Context, dp serveDeps) (*plan, error) {
 	public, err := server.Handler(server.Options{
 		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
 		Metrics: dp.metrics, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: env.Now,
-		Audit: dp.auditor, Count: dp.tel.Count,
+		Audit: dp.auditor, Count: dp.tel.Count, DeniedPage: api.DeniedPage,
 	})
 	if err != nil {
 		return nil, err

@@ -134,18 +134,26 @@ func poll(expr string) chromedp.Action[chromedp.Void] {
 // log out; then a viewer scoped to one namespace sees only it. On the way it
 // checks that the session cookie is invisible to JavaScript, that the CSP
 // blocks an injected inline script, and that markup in an annotation is shown
-// as text.
+// as text. The admin also uses the Admin page against the live API (status,
+// posture, telemetry consent, a service account's token); the viewer is
+// refused the Audit page and its API; an auditor then filters the audit
+// records all of this produced and sees the chain verified, then broken after
+// an edit (browser_audit_test.go).
 func TestDashboardInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
 	cfg := testConfig(t, t.TempDir(), 3)
+	cfg.Telemetry.Endpoint = "https://127.0.0.1:9/v1/report" // consent can be given (nothing is sent within the test)
 	r := serve(t, cfg)
 	r.waitLog(t, "backfill complete")
 	base := "https://" + r.public
 	now := time.Now()
-	secret, _ := newBrowser(t, r).enrol(addUser(t, cfg, "dana", "admin", ""), testPassword, goTOTP, now)
-	viewerSecret, _ := newBrowser(t, r).enrol(addUser(t, cfg, "vic", "viewer", "namespaces=payments"), testPassword, goTOTP, now)
+	// Each user's enrolment session stays open as that user's API client.
+	dana, vic, audrey := newBrowser(t, r), newBrowser(t, r), newBrowser(t, r)
+	secret, _ := dana.enrol(addUser(t, cfg, "dana", "admin", ""), testPassword, goTOTP, now)
+	viewerSecret, _ := vic.enrol(addUser(t, cfg, "vic", "viewer", "namespaces=payments"), testPassword, goTOTP, now)
+	auditorSecret, _ := audrey.enrol(addUser(t, cfg, "audrey", "auditor", ""), testPassword, goTOTP, now)
 
 	ctx := chromium(t)
 	downloads := t.TempDir()
@@ -287,6 +295,8 @@ func TestDashboardInChromium(t *testing.T) {
 		run(t, ctx, p.path, chromedp.Navigate(base+p.path), poll(p.ready))
 		shot(t, ctx, p.name)
 	}
+	// Admin page against the live API: status, posture, telemetry consent, a service account's token.
+	adminPageInChromium(t, ctx, r, dana)
 	// Keyboard: the skip link is the first stop and leads to the content.
 	run(t, ctx, "keyboard", chromedp.Navigate(base+"/allocations"), chromedp.WaitVisible(chromedp.CSS("#alloc-table")), chromedp.KeyEvent("\t"))
 	if focused := get(t, ctx, "focus", chromedp.Evaluate[string](`document.activeElement.textContent`)); focused != "Skip to content" {
@@ -305,7 +315,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 
 	// A viewer scoped to payments sees payments only, everywhere.
-	loginInBrowser(t, ctx, base, "vic", oathtool(t, viewerSecret, now.Add(30*time.Second)))
+	loginInBrowser(t, ctx, base, "vic", totpAfter(t, viewerSecret, now))
 	run(t, ctx, "scoped overview", poll(`document.querySelector('#top-table') && document.querySelectorAll('#trend rect.bar').length > 0`))
 	names := get(t, ctx, "top namespaces", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#top-table tbody td:first-child')].map(td => td.textContent)`))
 	nav := get(t, ctx, "nav", chromedp.Text(chromedp.CSS("nav.mainnav")))
@@ -329,6 +339,13 @@ func TestDashboardInChromium(t *testing.T) {
 	if txt := get(t, ctx, "assets text", chromedp.Text(chromedp.CSS("#table"))); !strings.Contains(txt, "No assets") {
 		t.Errorf("scoped viewer's assets page: %q", txt)
 	}
+	// The viewer may not read the audit trail: the page refuses, so does the API.
+	auditRefusedInChromium(t, ctx, base, vic)
+	run(t, ctx, "viewer logs out", chromedp.Navigate(base+"/account"), chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("username")))
+
+	// An auditor lands on the Audit page and finds everything above in it.
+	loginInBrowser(t, ctx, base, "audrey", totpAfter(t, auditorSecret, now))
+	auditPageInChromium(t, ctx, cfg, base, audrey)
 }
 
 // waitDownload returns the first finished download in dir.

@@ -98,7 +98,7 @@ func (h *hosted) stackOf(tenant string) (*tenantStack, error) {
 	handler, err := server.Handler(server.Options{
 		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
 		Metrics: dp.metrics, MaxBodyBytes: dp.cfg.Server.MaxBodyBytes, Now: dp.env.Now,
-		Audit: auditor,
+		Audit: auditor, DeniedPage: api.DeniedPage,
 	})
 	if err != nil {
 		auditor.Close()

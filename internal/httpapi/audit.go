@@ -141,8 +141,11 @@ func (a *API) auditList(r *http.Request) (any, error) {
 		}
 		f.Limit = n
 	}
-	if len(f.Actor) > 256 || len(f.ActionPrefix) > 64 {
-		return nil, &query.ParamError{Param: "actor", Message: "too long"}
+	if len(f.Actor) > 256 {
+		return nil, &query.ParamError{Param: "actor", Message: "too long (at most 256 bytes)"}
+	}
+	if len(f.ActionPrefix) > 64 {
+		return nil, &query.ParamError{Param: "action", Message: "too long (at most 64 bytes)"}
 	}
 	recs, next, err := a.Audit.List(r.Context(), f)
 	if errors.Is(err, audit.ErrBadCursor) {

@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 
+	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/rbac"
 	"github.com/costwarden/costwarden/internal/server"
 )
@@ -60,7 +62,27 @@ func (a *API) homePage(w http.ResponseWriter, r *http.Request) {
 func (a *API) dashboardPage(w http.ResponseWriter, r *http.Request, name, title string) {
 	d := a.data(r, title)
 	d.Page = name
+	if name == "audit" {
+		for _, c := range audit.Codes() {
+			d.AuditActions = append(d.AuditActions, string(c))
+		}
+	}
 	a.render(w, r, http.StatusOK, name+".html", d)
+}
+
+// DeniedPage is the refusal a browser sees when it opens a page its role does
+// not allow (server.Options.DeniedPage): a 403 page naming the missing
+// permission and where to ask, with the navigation of the pages it may open.
+// It shows nothing the permission guards.
+func (a *API) DeniedPage(w http.ResponseWriter, r *http.Request, missing rbac.Permission) {
+	d := a.data(r, "Not allowed")
+	role := "no role yet"
+	if p := principal(r); p != nil && p.Role != "" {
+		role = "the " + string(p.Role) + " role"
+	}
+	d.Message = fmt.Sprintf("This page needs the %s permission, which %s does not include. Nothing from it was sent to your browser.", missing, role)
+	d.Link, d.LinkText = "/account", "Ask an administrator for access on your account page"
+	a.render(w, r, http.StatusForbidden, "message.html", d)
 }
 
 // nav says which dashboard pages a principal may open.

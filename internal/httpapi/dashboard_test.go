@@ -79,7 +79,7 @@ func newFull(t *testing.T) *full {
 	}
 	f := &full{api: api, admin: admin}
 	f.h = func(p *auth.Principal) http.Handler {
-		h, err := server.Handler(server.Options{Routes: api.Routes(), Auth: principalAuth{p}, Log: api.Log, Now: time.Now})
+		h, err := server.Handler(server.Options{Routes: api.Routes(), Auth: principalAuth{p}, Log: api.Log, Now: time.Now, DeniedPage: api.DeniedPage})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -405,5 +405,27 @@ func TestOpenAPIDocumentServed(t *testing.T) {
 	}
 	if doc.OpenAPI != "3.1.0" || doc.Paths["/api/v1/allocations"]["get"] == nil || doc.Paths["/allocation"]["get"] == nil || doc.Paths["/scim/v2/Users"]["post"] == nil {
 		t.Errorf("document: %s", body[:min(400, len(body))])
+	}
+}
+
+// TestDeniedPageNamesThePermission: a viewer's browser opening the audit or
+// admin page gets an HTML 403 that names the missing permission, shows the
+// navigation the viewer may use, and carries no audit or admin content.
+func TestDeniedPageNamesThePermission(t *testing.T) {
+	f := newFull(t)
+	h := f.h(viewer())
+	for path, perm := range map[string]string{"/audit": "audit:read", "/admin": "users:manage"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		body := rec.Body.String()
+		if rec.Code != 403 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") || !strings.Contains(body, "<h1>Not allowed</h1>") ||
+			!strings.Contains(body, perm) || !strings.Contains(body, "the viewer role") || !strings.Contains(body, `href="/account"`) {
+			t.Errorf("GET %s as a viewer: %d %s\n%.600s", path, rec.Code, rec.Header().Get("Content-Type"), body)
+		}
+		if !strings.Contains(body, `href="/allocations"`) || strings.Contains(body, `href="/audit"`) || strings.Contains(body, "audit.js") || strings.Contains(body, "admin.js") {
+			t.Errorf("GET %s as a viewer: the refusal page's navigation or scripts are wrong:\n%s", path, body)
+		}
 	}
 }

@@ -43,6 +43,7 @@ type pageData struct {
 	Page         string // the dashboard page's name (body data-page)
 	Nav          nav
 	BusinessKeys []string
+	AuditActions []string // the audit page's action picker: every event code
 }
 
 func (a *API) data(r *http.Request, title string) *pageData {

@@ -139,6 +139,12 @@ type Options struct {
 	// Count, if set, is called with the route pattern of every request served
 	// (product usage counters for opt-in telemetry).
 	Count func(pattern string)
+	// DeniedPage, if set, answers a browser (Accept: text/html) that opened a
+	// page (Route.Page, GET) its role does not allow, after the denial is
+	// recorded: an HTML 403 instead of the JSON one. The request's context
+	// carries the principal (PrincipalFrom); the page must show nothing the
+	// permission guards. Other callers get the JSON 403.
+	DeniedPage func(w http.ResponseWriter, r *http.Request, missing rbac.Permission)
 }
 
 // Handler builds the public HTTP handler from the route table. It returns an error
@@ -299,6 +305,10 @@ func guard(rt Route, opts Options) http.Handler {
 			if !record(w, r, opts, denied) {
 				return
 			}
+			if rt.Page && r.Method == http.MethodGet && opts.DeniedPage != nil && acceptsHTML(r) {
+				opts.DeniedPage(w, r.WithContext(context.WithValue(ctx, principalKey, p)), rt.Permission)
+				return
+			}
 			WriteError(w, r, http.StatusForbidden, "permission denied", "")
 			return
 		}
@@ -312,6 +322,12 @@ func guard(rt Route, opts Options) http.Handler {
 		}
 		serveAudited(w, r.WithContext(audit.WithEvent(ctx, ev)), rt, opts, ev)
 	})
+}
+
+// acceptsHTML reports whether the request is a browser's navigation (it
+// accepts text/html), not a script's or an API client's.
+func acceptsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 // ActorOf is the audit actor of an authenticated principal.

@@ -118,6 +118,53 @@ func TestRouteTableRejectsInconsistentDeclarations(t *testing.T) {
 	}
 }
 
+// TestDeniedPageForBrowsers: a browser opening a page its role does not allow
+// gets the HTML refusal (with the principal and the missing permission); a
+// script or API client gets the JSON 403; a page the role allows, and an API
+// route, are unaffected.
+func TestDeniedPageForBrowsers(t *testing.T) {
+	var gotWho string
+	var gotPerm rbac.Permission
+	routes := append(testRoutes(),
+		server.Route{Method: "GET", Path: "/audit", Access: server.Authenticated, Permission: rbac.ReadAudit, Page: true, Handler: ok("the audit page")},
+		server.Route{Method: "GET", Path: "/api/audit", Access: server.Authenticated, Permission: rbac.ReadAudit, Handler: ok("audit data")})
+	h, err := server.Handler(server.Options{Routes: routes, Auth: fakeAuth{}, Log: slog.New(slog.DiscardHandler), Now: time.Now,
+		DeniedPage: func(w http.ResponseWriter, r *http.Request, missing rbac.Permission) {
+			gotWho, gotPerm = server.PrincipalFrom(r.Context()).ID, missing
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, "<p>not for you</p>")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(path, token, accept string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", token)
+		if accept != "" {
+			r.Header.Set("Accept", accept)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	w := send("/audit", "Bearer viewer", browser)
+	if w.Code != 403 || w.Body.String() != "<p>not for you</p>" || gotWho != "u2" || gotPerm != rbac.ReadAudit {
+		t.Errorf("browser denied a page: %d %q (principal %q, permission %q)", w.Code, w.Body.String(), gotWho, gotPerm)
+	}
+	for _, c := range []struct{ path, accept string }{{"/audit", "application/json"}, {"/audit", ""}, {"/api/audit", browser}} {
+		w := send(c.path, "Bearer viewer", c.accept)
+		var body server.ErrorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != 403 || body.Message != "permission denied" {
+			t.Errorf("GET %s (Accept %q) as viewer: %d %q, want the JSON 403", c.path, c.accept, w.Code, w.Body.String())
+		}
+	}
+	if w := send("/audit", "Bearer admin", browser); w.Code != 200 || w.Body.String() != "the audit page" {
+		t.Errorf("admin opening the page: %d %q", w.Code, w.Body.String())
+	}
+}
+
 func TestSecurityHeaders(t *testing.T) {
 	h := newHandler(t, io.Discard)
 	for _, path := range []string{"/healthz", "/costs", "/nope"} {

@@ -1,8 +1,7 @@
 import { $, el, api, apiAll, dateTime, table, empty, showError, APIError } from "./app.js";
 
 // Each section loads on its own: one missing or failing API leaves the others
-// working. Status, audit, posture and telemetry follow the contracts of
-// issues 4 and 7; where this server lacks one, the section says so.
+// working; a section whose API this server does not offer (404) says so.
 async function section(id, fn) {
   const root = $(`#${id}`);
   root.replaceChildren(el("p", { class: "muted" }, "Loading…"));
@@ -29,8 +28,21 @@ const scopeText = (s) => {
   return [s.clusters && `clusters=${s.clusters.join("|")}`, s.namespaces && `namespaces=${s.namespaces.join("|")}`, s.selector && `selector=${s.selector}`].filter(Boolean).join("; ");
 };
 
+// directory is every principal, fetched once per page view (the users and
+// service-account tables, and the name of whoever decided on telemetry).
+let principals;
+const directory = () => (principals ??= apiAll("/api/v1/users", "users").catch((e) => { principals = undefined; throw e; }));
+async function nameOf(id) {
+  try {
+    const u = (await directory()).users.find((x) => x.id === id);
+    return u ? u.name : id;
+  } catch {
+    return id;
+  }
+}
+
 async function users(root) {
-  const r = await apiAll("/api/v1/users", "users");
+  const r = await directory();
   const people = r.users.filter((u) => u.kind !== "service");
   root.replaceChildren(table([
     { label: "Name", render: (u) => { const b = el("button", { type: "button", class: "link" }, u.name); b.addEventListener("click", () => detail(u)); return b; } },
@@ -107,33 +119,86 @@ async function keys(root) {
     ], t.versions), el("p", { class: "muted small" }, `Re-encryption: ${t.reencryption}`))));
 }
 
+// ago turns seconds into a short duration.
+function ago(secs) {
+  if (secs < 120) return `${Math.round(secs)} s`;
+  if (secs < 7200) return `${Math.round(secs / 60)} min`;
+  if (secs < 172800) return `${Math.round(secs / 3600)} h`;
+  return `${Math.round(secs / 86400)} d`;
+}
+
+function backfillText(b) {
+  if (!b || !b.state) return "—";
+  if (b.state === "complete") return `complete (${b.total} hours)`;
+  if (b.state === "running") return `${Math.round(b.percent || 0)}% (${b.done}/${b.total} hours${b.etaSeconds ? `, about ${ago(b.etaSeconds)} left` : ""})`;
+  return b.state;
+}
+
+// status: GET /api/v1/status is {data: {ready, time, sources: [...]}}.
 async function status(root) {
-  const s = await api("/api/v1/status");
-  delete s.code;
-  root.replaceChildren(kv(s));
+  const s = (await api("/api/v1/status")).data;
+  const sources = s.sources || [];
+  const notes = (x) => [...(x.warnings || []), ...(x.partialCount ? [`${x.partialCount} partial hours`] : []), ...(x.gaps ? [`${x.gaps} gaps`] : []),
+    ...(x.kubernetes ? [`Kubernetes API ${x.kubernetes.synced ? "synced" : "not synced"}: ${x.kubernetes.nodes} nodes, ${x.kubernetes.pods} pods`] : [])].join("; ") || "—";
+  root.replaceChildren(
+    el("p", { id: "ready" }, s.ready ? el("span", { class: "ok" }, "Ready.") : el("span", { class: "bad" }, "Not ready."),
+      s.ready ? " Cost data is stored and queries are answered." : " No hour of cost data is stored yet.",
+      el("span", { class: "muted small" }, ` As of ${dateTime(s.time)}.`)),
+    sources.length ? table([
+      { label: "Cluster", key: "cluster" },
+      { label: "Source", render: (x) => (x.url ? `${x.kind} (${x.url})` : x.kind) },
+      { label: "State", render: (x) => el("span", { class: x.state === "ok" ? "ok" : x.state === "degraded" ? "bad" : null }, x.state) },
+      { label: "Newest data", render: (x) => (x.lastSample ? `${dateTime(x.lastSample)}${x.lagSeconds != null ? ` (${ago(x.lagSeconds)} ago)` : ""}` : "—") },
+      { label: "Backfill", render: (x) => backfillText(x.backfill) },
+      { label: "Hours without data", num: true, key: "hoursWithoutData" },
+      { label: "Last error", render: (x) => (x.lastError ? `${x.lastError}${x.lastErrorAt ? ` at ${dateTime(x.lastErrorAt)}` : ""}${x.consecutiveFailures ? `; ${x.consecutiveFailures} failures in a row${x.nextRetry ? `, next try ${dateTime(x.nextRetry)}` : ""}` : ""}` : "—") },
+      { label: "Notes", render: notes },
+    ], sources, { id: "sources-table" }) : empty("No cluster sources are configured."));
 }
 
+// telemetry: the exact payload (GET /api/v1/telemetry/preview), the recorded
+// decision (GET /api/v1/telemetry/consent), and a button that gives or
+// withdraws consent (PUT, audited).
 async function telemetry(root) {
-  const p = await api("/api/v1/telemetry/preview");
-  const toggle = el("button", { type: "button", class: p.enabled ? "danger" : "" }, p.enabled ? "Turn telemetry off" : "Turn telemetry on");
+  const [p, c] = await Promise.all([api("/api/v1/telemetry/preview"), api("/api/v1/telemetry/consent")]);
+  const decided = c.at
+    ? `Consent ${c.enabled ? "given" : "withdrawn"} by ${await nameOf(c.by)} on ${dateTime(c.at)}, for payload version ${c.payloadVersion}.`
+    : "No decision recorded: telemetry is off until an administrator turns it on.";
+  const msg = el("div", { id: "telemetry-error" });
+  const toggle = el("button", { type: "button", id: "telemetry-toggle", class: c.enabled ? "danger" : null }, c.enabled ? "Turn telemetry off" : "Turn telemetry on");
   toggle.addEventListener("click", async () => {
+    toggle.disabled = true;
     try {
-      await api("/api/v1/telemetry/consent", { method: "PUT", body: { enabled: !p.enabled, payloadVersion: p.payloadVersion } });
-      section("telemetry", telemetry);
-    } catch (e) { showError(root, e); }
+      await api("/api/v1/telemetry/consent", { method: "PUT", body: { enabled: !c.enabled, payloadVersion: p.payloadVersion } });
+      await section("telemetry", telemetry);
+    } catch (e) {
+      toggle.disabled = false;
+      showError(msg, e);
+    }
   });
-  root.replaceChildren(el("p", {}, "Telemetry is ", el("strong", {}, p.enabled ? "on" : "off"), `. Payload version ${p.payloadVersion}.`),
-    el("pre", { class: "payload", id: "telemetry-payload" }, JSON.stringify(p.payload, null, 2)), toggle);
+  root.replaceChildren(
+    el("p", { id: "telemetry-state" }, "Telemetry is ", el("strong", {}, p.enabled ? "on" : "off"), `. Payload version ${p.payloadVersion}.`),
+    el("p", { class: "muted small", id: "telemetry-consent" }, decided),
+    c.enabled && !p.enabled ? el("p", { class: "notice" }, "Consent is recorded, but nothing is sent: the server is air-gapped, or the consent was for another payload version.") : "",
+    el("pre", { class: "payload", id: "telemetry-payload" }, JSON.stringify(p.payload, null, 2)), toggle, msg);
 }
 
+// posture: GET /api/v1/security/posture is the doctor's report: score, worst
+// severity, findings (severity, title, detail, fix) and every check's result.
 async function posture(root) {
   const p = await api("/api/v1/security/posture");
-  root.replaceChildren(el("p", {}, "Score ", el("strong", {}, `${p.score}/100`), "; worst finding: ", el("span", { class: `sev-${p.worst}` }, p.worst)),
+  const checks = p.checks || [];
+  root.replaceChildren(el("p", { id: "posture-score" }, "Score ", el("strong", {}, `${p.score}/100`), "; worst finding: ", el("span", { class: `sev-${p.worst}` }, p.worst), "."),
     p.findings.length ? table([
       { label: "Severity", render: (f) => el("span", { class: `sev-${f.severity}` }, f.severity) },
-      { label: "Finding", render: (f) => el("span", {}, el("strong", {}, f.title), el("br"), f.detail) },
+      { label: "Finding", render: (f) => el("span", {}, el("strong", {}, f.title), " ", el("code", { class: "small muted" }, f.id), el("br"), f.detail) },
       { label: "Fix", key: "fix" },
-    ], p.findings, { id: "posture-table" }) : empty("No findings."));
+    ], p.findings, { id: "posture-table" }) : empty("No findings."),
+    el("h3", {}, "Checks"),
+    checks.length ? table([
+      { label: "Check", render: (x) => el("code", {}, x.id) },
+      { label: "Result", render: (x) => el("span", { class: `sev-${x.status}` }, x.status) },
+    ], checks, { id: "posture-checks" }) : empty("No checks ran."));
 }
 
 $("#newservice").addEventListener("submit", async (ev) => {
@@ -142,6 +207,7 @@ $("#newservice").addEventListener("submit", async (ev) => {
   try {
     await api("/api/v1/service-accounts", { method: "POST", body: { name: $("#sa-name").value.trim(), role: $("#sa-role").value, scope: ns.length ? { namespaces: ns } : {} } });
     $("#sa-name").value = "";
+    principals = undefined;
     section("users", users);
   } catch (e) { showError($("#newtoken"), e); }
 });
