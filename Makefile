@@ -55,12 +55,15 @@ lint:
 
 ## bench: the benchmark report: every package's Go benchmarks (seal/open throughput,
 ## encryption overhead), then internal/bench/report (the demo server at 10,000 pods x
-## 30 days and the cost-engine benchmarks on its data); each figure next to its target
+## 30 days and the cost-engine benchmarks on its data), then internal/bench/agentload
+## (50 agents of 500 pods pushing a day at once into 2 replicas on PostgreSQL); each
+## figure next to its target
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $$($(GO) list ./... | grep -v /internal/bench) | tee bench.out
 	@awk '/^Benchmark(Seal|Open)\/1MiB/ { for (i = 1; i <= NF; i++) if ($$i == "MB/s") printf "report: %s %s MB/s on one core (target >= 1000 MB/s per core)\n", $$1, $$(i-1) } \
 	  /^BenchmarkQueryEncryptionOverhead/ { for (i = 1; i <= NF; i++) if ($$i == "overhead-%") printf "report: query overhead of encryption %s %% (target <= 10 %%)\n", $$(i-1) }' bench.out
 	$(GO) run ./internal/bench/report | tee -a bench.out
+	$(GO) run ./internal/bench/agentload | tee -a bench.out
 
 ## image-context: the container build context, reproducible: deploy/docker/Dockerfile
 ## as Dockerfile, go.mod, go.sum, cmd, internal and web (tracked files, no tests), in

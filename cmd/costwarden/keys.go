@@ -98,6 +98,7 @@ func (c *cli) tenantCmd() *cobra.Command {
 	}
 	shred.Flags().BoolVar(&yes, "yes", false, "confirm: the data can never be recovered")
 	cmd.AddCommand(shred)
+	cmd.AddCommand(c.tenantAdminCmds()...)
 	return cmd
 }
 

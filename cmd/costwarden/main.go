@@ -46,12 +46,14 @@ var flagKeys = map[string]string{
 	"cluster-name":    "collect.prometheus.clusterName",
 	"kubernetes":      "collect.kubernetes.enabled",
 	"kubeconfig":      "collect.kubernetes.kubeconfig",
+	"agent-listen":    "server.agentListen",
 }
 
 type cli struct {
 	stdout, stderr io.Writer
 	environ        []string
 	configFile     string
+	tenant         string
 }
 
 // load builds the configuration from the flags the user set on cmd.
@@ -84,7 +86,7 @@ func (c *cli) env(cfg config.Config) app.Env {
 	return app.Env{
 		Now: time.Now, Stdout: c.stdout, Stderr: c.stderr,
 		Log:   app.NewLogger(c.stderr, cfg.Log),
-		Build: app.Build{Version: version, Revision: revision},
+		Build: app.Build{Version: version, Revision: revision}, Tenant: c.tenant,
 	}
 }
 
@@ -98,12 +100,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	}
 	root.PersistentFlags().StringVar(&c.configFile, "config", "", "configuration file (YAML); also COSTWARDEN_CONFIG")
 	root.PersistentFlags().String("data-dir", "", "data directory (database, key file, TLS certificate)")
+	root.PersistentFlags().StringVar(&c.tenant, "tenant", "", "tenant the administration commands act on (hosted mode)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(c.serveCmd(), c.versionCmd(), c.configCmd(), c.userCmd(), c.tokenCmd(), c.pricingCmd(), c.serviceAccountCmd(), c.simCmd())
 	root.AddCommand(c.keysCmd(), c.tenantCmd(), c.backupCmd(), c.retentionCmd())
 	root.AddCommand(c.queryCmd())
+	root.AddCommand(c.clusterCmd(), c.agentCmd())
 	root.AddCommand(append([]*cobra.Command{c.auditCmd(), c.doctorCmd()}, c.bundleCmds()...)...)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "costwarden: %v\n", err)
@@ -141,6 +145,7 @@ func (c *cli) serveCmd() *cobra.Command {
 	f.String("cluster-name", "", "name of the cluster that Prometheus observes (collect.prometheus.clusterName)")
 	f.Bool("kubernetes", false, "also read metadata from the Kubernetes API (collect.kubernetes.enabled)")
 	f.String("kubeconfig", "", "kubeconfig for --kubernetes (default: the in-cluster service account)")
+	f.String("agent-listen", "", "agents listener address (mTLS), e.g. :8444 (server.agentListen)")
 	return cmd
 }
 

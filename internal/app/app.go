@@ -8,12 +8,12 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,8 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/costwarden/costwarden/internal/agentapi"
 	"github.com/costwarden/costwarden/internal/audit"
 	"github.com/costwarden/costwarden/internal/auth"
+	"github.com/costwarden/costwarden/internal/auth/oidc"
 	"github.com/costwarden/costwarden/internal/collect/kube"
 	"github.com/costwarden/costwarden/internal/collect/sim"
 	"github.com/costwarden/costwarden/internal/config"
@@ -30,12 +32,14 @@ import (
 	"github.com/costwarden/costwarden/internal/egress"
 	"github.com/costwarden/costwarden/internal/httpapi"
 	"github.com/costwarden/costwarden/internal/ingest"
+	"github.com/costwarden/costwarden/internal/lease"
 	"github.com/costwarden/costwarden/internal/logging"
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/query"
 	"github.com/costwarden/costwarden/internal/rollup"
 	"github.com/costwarden/costwarden/internal/server"
 	"github.com/costwarden/costwarden/internal/sets"
+	"github.com/costwarden/costwarden/internal/telemetry"
 	"github.com/costwarden/costwarden/web"
 )
 
@@ -54,6 +58,9 @@ type Env struct {
 	Build  Build
 	// Ready, if set, is called with each listener's bound address (tests).
 	Ready func(name string, addr net.Addr)
+	// Tenant is the tenant administration commands act on (--tenant; hosted
+	// mode). Empty: the default tenant.
+	Tenant string
 	// Egress, if set, is given the server's guarded dialer (tests read the
 	// dial attempts it recorded).
 	Egress func(*egress.Dialer)
@@ -86,6 +93,8 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	for _, w := range d.warnings {
 		log.Warn(w)
 	}
+	// The installation's own trail (start, stop, configuration changes); in
+	// hosted mode each tenant's actions go to that tenant's trail.
 	auditor, err := newAuditor(d, cfg, env)
 	if err != nil {
 		return err
@@ -98,8 +107,6 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if err != nil {
 		return err
 	}
-	st := sets.New(d.store, d.keyring, DefaultTenant, env.Now)
-	authn := newAuth(d, cfg, env.Now, log.With("component", "auth"))
 	pages, err := web.New()
 	if err != nil {
 		return err
@@ -116,47 +123,6 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if err != nil {
 		return err
 	}
-
-	var ingesters []*ingest.Ingester
-	var live []query.LiveSource
-	var sources []*clusterSource
-	var inventories []*kube.Inventory
-	if cfg.Demo.Enabled {
-		cl, err := sim.New(sim.Config{Name: cfg.Demo.ClusterName, Seed: cfg.Demo.Seed, Pods: cfg.Demo.Pods})
-		if err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-		in := ingest.New(cl, pricer, st, ingest.Options{
-			Resolution: cfg.Collect.Resolution, CloseDelay: cfg.Collect.CloseDelay,
-			Backfill: time.Duration(cfg.Demo.Days) * 24 * time.Hour, Now: env.Now, Log: log.With("component", "ingest"),
-		})
-		ingesters = append(ingesters, in)
-		live = append(live, in)
-		sources = append(sources, &clusterSource{kind: "demo", in: in, now: env.Now})
-	}
-	if cfg.Collect.Prometheus.URL != "" {
-		src, ps, inv, err := prometheusSource(cfg, env.Now, log, d.egress)
-		if err != nil {
-			return err
-		}
-		in := ingest.New(src, pricer, st, ingest.Options{
-			Resolution: cfg.Collect.Resolution, CloseDelay: cfg.Collect.CloseDelay,
-			Backfill: cfg.Collect.Prometheus.Backfill, Now: env.Now, Log: log.With("component", "ingest"),
-		})
-		cs := &clusterSource{kind: "prometheus", in: in, prom: ps, kube: inv, now: env.Now}
-		ingesters = append(ingesters, in)
-		live = append(live, in)
-		sources = append(sources, cs)
-		if inv != nil {
-			inventories = append(inventories, inv)
-		}
-		log.Info("cluster source", "cluster", ps.Name(), "source", describe(cs), "kubernetes", inv != nil)
-	}
-	if len(ingesters) == 0 {
-		log.Warn("no cluster source is configured: costs are served from stored data only (use --prometheus URL --cluster-name NAME, or --demo for the simulated cluster)")
-	}
-	qs := query.NewServiceWithOptions(st, query.Options{CacheBytes: int(cfg.Query.CacheBytes)}, live...)
-	rollups := rollup.New(st, rollup.Options{Now: env.Now, Log: log.With("component", "rollup")})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -179,52 +145,35 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		}
 	}
 	log.Info("outbound connections are limited to", "destinations", d.egress.Allowed(), "air_gapped", cfg.Egress.AirGapped)
+	leases := lease.New(d.store, lease.Options{Retry: cfg.HA.LeaseRetry, Log: log.With("component", "lease"), Now: env.Now})
+	ca := &lazyCA{d: d, now: env.Now}
+	deps := serveDeps{d: d, cfg: cfg, env: env, loc: loc, pricer: pricer, pages: pages, sso: sso, metrics: metrics, leases: leases, ca: ca,
+		auditor: auditor, tel: tel}
 
-	api := &httpapi.API{
-		Query:    qs,
-		Settings: query.Settings{Location: loc, BusinessLabels: cfg.Allocation.BusinessLabels},
-		Recommendations: query.RecommendationSettings{CPUPercentile: cfg.Recommendations.CPUPercentile, CPUHeadroom: cfg.Recommendations.CPUHeadroom,
-			RAMHeadroom: cfg.Recommendations.RAMHeadroom, MinHours: cfg.Recommendations.MinHours},
-		Now:  env.Now,
-		Log:  log.With("component", "api"),
-		Auth: authn, Pages: pages, PasswordLogin: cfg.Auth.PasswordLogin,
-		Audit: auditor, Telemetry: tel, Posture: &posture{d: d, cfg: cfg, now: env.Now, auditor: auditor, tel: tel},
-		Currency: cfg.Pricing.Currency, Tenant: DefaultTenant, SettingsView: settingsView(cfg), Keys: keysStatus(d, cfg),
-		Ready: func() bool {
-			if len(ingesters) == 0 {
-				return true
-			}
-			for _, in := range ingesters {
-				if !in.Ready() {
-					return false
-				}
-			}
-			return true
-		},
-		Sources: func() []httpapi.SourceStatus {
-			out := make([]httpapi.SourceStatus, len(sources))
-			for i, s := range sources {
-				out[i] = s.status()
-			}
-			return out
-		},
+	var p *plan
+	if cfg.Hosted.Enabled {
+		p, err = hostedPlan(ctx, deps)
+	} else {
+		p, err = singlePlan(ctx, deps)
 	}
-	if sso != nil {
-		api.OIDC = sso
-	}
-	public, err := server.Handler(server.Options{
-		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
-		Metrics: metrics, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: env.Now,
-		Audit: auditor, Count: tel.Count, DeniedPage: api.DeniedPage,
-	})
 	if err != nil {
 		return err
 	}
+
 	tlsCfg, err := serverTLS(cfg, env.Now, log)
 	if err != nil {
 		return err
 	}
-	listeners := []server.Listener{{Name: "public", Addr: cfg.Server.Listen, Handler: public, TLS: true, Allow: prefixes(cfg.Server.AllowCIDRs)}}
+	allow, err := server.ParsePrefixes(cfg.Server.AllowCIDRs)
+	if err != nil {
+		return fmt.Errorf("server.allowCIDRs: %w", err)
+	}
+	proxies, err := server.ParsePrefixes(cfg.Server.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("server.trustedProxies: %w", err)
+	}
+	public := server.ClientAddress(proxies, allow, log.With("component", "http"), p.public)
+	listeners := []server.Listener{{Name: "public", Addr: cfg.Server.Listen, Handler: public, TLS: true, Allow: allow, Proxies: proxies}}
 	if cfg.Server.InternalListen != "" {
 		imux := http.NewServeMux()
 		var metricsHandler http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -234,24 +183,36 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 			if err != nil {
 				return err
 			}
-			reg.MustRegister(costmetrics.New(qs, env.Now, log.With("component", "costmetrics"), time.Minute))
+			reg.MustRegister(costmetrics.New(p.query, env.Now, log.With("component", "costmetrics"), time.Minute))
 			metricsHandler = costmetrics.RequireToken(token, metricsHandler)
 		}
 		imux.Handle("GET /metrics", metricsHandler)
-		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux, Allow: prefixes(cfg.Server.InternalAllowCIDRs)})
+		internalAllow, err := server.ParsePrefixes(cfg.Server.InternalAllowCIDRs)
+		if err != nil {
+			return fmt.Errorf("server.internalAllowCIDRs: %w", err)
+		}
+		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux, Allow: internalAllow})
 		if !isLoopback(cfg.Server.InternalListen) {
 			log.Warn("the internal listener (metrics) is not bound to loopback; restrict who can reach it", "addr", cfg.Server.InternalListen)
 		}
 	}
-	users, err := d.store.ListPrincipals(ctx, DefaultTenant)
-	if err != nil {
-		return err
+	if cfg.Server.AgentListen != "" {
+		agentsCA, err := ca.get(ctx)
+		if err != nil {
+			return err
+		}
+		l, err := agentsListener(ctx, agentsCA, d, cfg, env, p.agentTenants, reg,
+			agentRecorder(p.agentAudit, log.With("component", "agents")), log.With("component", "agents"))
+		if err != nil {
+			return err
+		}
+		listeners = append(listeners, l)
 	}
 	ready := env.Ready
 	env.Ready = func(name string, addr net.Addr) {
 		if name == "public" {
-			log.Info("costwarden is serving", "url", "https://"+displayAddr(addr), "demo", cfg.Demo.Enabled)
-			if len(users) == 0 {
+			log.Info("costwarden is serving", "url", "https://"+displayAddr(addr), "demo", cfg.Demo.Enabled, "hosted", cfg.Hosted.Enabled)
+			if p.noUsers {
 				log.Warn("no users exist yet; create the first administrator with: " +
 					"costwarden user add NAME --role admin --data-dir " + cfg.DataDir + " (it prints a one-time setup code for https://HOST/setup)")
 			}
@@ -276,40 +237,22 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		defer wg.Done()
 		checkpoints(ctx, auditor, cfg.Audit.CheckpointInterval, log)
 	}()
-	errc := make(chan error, len(ingesters)+2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		if err := rollups.Run(ctx); err != nil {
-			errc <- err
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		sweep(ctx, authn, time.Hour, log.With("component", "auth"), auditor)
-	}()
-	for _, inv := range inventories {
+	// Background jobs run under leases: with several replicas on PostgreSQL,
+	// each runs on exactly one of them, and moves when that one dies.
+	for _, j := range p.jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runInventory(ctx, inv, log)
+			leases.Run(ctx, j.lease, j.run)
 		}()
 	}
-	for _, in := range ingesters {
+	for _, run := range p.always {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := in.Run(ctx); err != nil {
-				log.Error("ingestion stopped", "error", err)
-				errc <- err
-			}
+			run(ctx)
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		maintain(ctx, d, cfg, env.Now, log.With("component", "maintenance"), auditor)
-	}()
 	srvErr := server.Run(ctx, server.Config{
 		TLS: tlsCfg, ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout, ReadTimeout: cfg.Server.ReadTimeout,
 		WriteTimeout: cfg.Server.WriteTimeout, IdleTimeout: cfg.Server.IdleTimeout, MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
@@ -317,7 +260,6 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	}, listeners...)
 	cancel()
 	wg.Wait()
-	close(errc)
 	stopCtx := context.WithoutCancel(ctx)
 	if err := auditor.Record(stopCtx, audit.Event{Action: audit.ServerStop, Outcome: audit.Success, Actor: audit.System}); err != nil {
 		log.Error("recording the stop in the audit trail", "error", err)
@@ -325,15 +267,183 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 	if _, err := auditor.Checkpoint(stopCtx); err != nil {
 		log.Error("signing the audit checkpoint at shutdown", "error", err)
 	}
-	var errs []error
-	if srvErr != nil {
-		errs = append(errs, srvErr)
-	}
-	for err := range errc {
-		errs = append(errs, err)
-	}
 	log.Info("stopped")
-	return errors.Join(errs...)
+	return srvErr
+}
+
+// serveDeps are what the plans are built from.
+type serveDeps struct {
+	d       *data
+	cfg     config.Config
+	env     Env
+	loc     *time.Location
+	pricer  *pricing.Pricer
+	pages   *web.Pages
+	sso     *oidc.Client
+	metrics *server.Metrics
+	leases  *lease.Runner
+	ca      *lazyCA
+	auditor *audit.Auditor     // the installation's trail (the default tenant's)
+	tel     *telemetry.Service // consent and reports (the installation's)
+}
+
+// job is a background job that runs under a lease.
+type job struct {
+	lease string
+	run   func(ctx context.Context) error
+}
+
+// plan is what Serve serves and runs.
+type plan struct {
+	public       http.Handler
+	query        *query.Service // the cost metrics' source (single tenant)
+	agentTenants agentapi.Tenants
+	agentAudit   func(ctx context.Context, tenant string) *audit.Auditor // the trail agents' events go to
+	jobs         []job
+	always       []func(ctx context.Context) // on every replica (informers)
+	noUsers      bool
+}
+
+// newAPI builds one tenant's API, recording to that tenant's trail.
+func newAPI(dp serveDeps, tenant string, qs *query.Service, authn *auth.Service, auditor *audit.Auditor) *httpapi.API {
+	cfg := dp.cfg
+	api := &httpapi.API{
+		Query:    qs,
+		Settings: query.Settings{Location: dp.loc, BusinessLabels: cfg.Allocation.BusinessLabels},
+		Recommendations: query.RecommendationSettings{CPUPercentile: cfg.Recommendations.CPUPercentile, CPUHeadroom: cfg.Recommendations.CPUHeadroom,
+			RAMHeadroom: cfg.Recommendations.RAMHeadroom, MinHours: cfg.Recommendations.MinHours},
+		Now:  dp.env.Now,
+		Log:  dp.env.Log.With("component", "api"),
+		Auth: authn, Pages: dp.pages, PasswordLogin: cfg.Auth.PasswordLogin,
+		Currency: cfg.Pricing.Currency, Tenant: tenant,
+		Audit: auditor,
+		Leases: func() []httpapi.LeaseStatus {
+			var out []httpapi.LeaseStatus
+			for _, h := range dp.leases.Held() {
+				if strings.HasSuffix(h.Name, "/"+tenant) || strings.Contains(h.Name, "/"+tenant+"/") || (!cfg.Hosted.Enabled && !strings.Contains(h.Name, "/")) {
+					out = append(out, httpapi.LeaseStatus{Name: h.Name, Since: h.Since.UTC()})
+				}
+			}
+			return out
+		},
+	}
+	if dp.sso != nil {
+		api.OIDC = dp.sso
+	}
+	return api
+}
+
+// singlePlan is one organisation: the default tenant, with its local sources.
+func singlePlan(ctx context.Context, dp serveDeps) (*plan, error) {
+	d, cfg, env, log := dp.d, dp.cfg, dp.env, dp.env.Log
+	st := sets.New(d.store, d.keyring, DefaultTenant, env.Now)
+	authn := newAuth(d, cfg, env.Now, log.With("component", "auth"))
+	p := &plan{}
+
+	var ingesters []*ingest.Ingester
+	var live []query.LiveSource
+	var sources []*clusterSource
+	var inventories []*kube.Inventory
+	if cfg.Demo.Enabled {
+		cl, err := sim.New(sim.Config{Name: cfg.Demo.ClusterName, Seed: cfg.Demo.Seed, Pods: cfg.Demo.Pods})
+		if err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
+		in := ingest.New(cl, dp.pricer, st, ingest.Options{
+			Resolution: cfg.Collect.Resolution, CloseDelay: cfg.Collect.CloseDelay,
+			Backfill: time.Duration(cfg.Demo.Days) * 24 * time.Hour, Now: env.Now, Log: log.With("component", "ingest"),
+		})
+		ingesters = append(ingesters, in)
+		live = append(live, in)
+		sources = append(sources, &clusterSource{kind: "demo", in: in, now: env.Now})
+	}
+	if cfg.Collect.Prometheus.URL != "" {
+		src, ps, inv, err := prometheusSource(cfg, env.Now, log, d.egress)
+		if err != nil {
+			return nil, err
+		}
+		in := ingest.New(src, dp.pricer, st, ingest.Options{
+			Resolution: cfg.Collect.Resolution, CloseDelay: cfg.Collect.CloseDelay,
+			Backfill: cfg.Collect.Prometheus.Backfill, Now: env.Now, Log: log.With("component", "ingest"),
+		})
+		cs := &clusterSource{kind: "prometheus", in: in, prom: ps, kube: inv, now: env.Now}
+		ingesters = append(ingesters, in)
+		live = append(live, in)
+		sources = append(sources, cs)
+		if inv != nil {
+			inventories = append(inventories, inv)
+		}
+		log.Info("cluster source", "cluster", ps.Name(), "source", describe(cs), "kubernetes", inv != nil)
+	}
+	if len(ingesters) == 0 && cfg.Server.AgentListen == "" {
+		log.Warn("no cluster source is configured: costs are served from stored data only (use --prometheus URL --cluster-name NAME, --demo for the simulated cluster, or server.agentListen for agents)")
+	}
+	qs := query.NewServiceWithOptions(st, query.Options{CacheBytes: int(cfg.Query.CacheBytes)}, live...)
+	rollups := rollup.New(st, rollup.Options{Now: env.Now, Log: log.With("component", "rollup")})
+	p.query = qs
+
+	api := newAPI(dp, DefaultTenant, qs, authn, dp.auditor)
+	api.SettingsView, api.Keys = settingsView(cfg), keysStatus(d, cfg)
+	api.Telemetry, api.Posture = dp.tel, &posture{d: d, cfg: cfg, now: env.Now, auditor: dp.auditor, tel: dp.tel}
+	api.Clusters = &clusterAdmin{ca: dp.ca, store: d.store, sets: st, ttl: cfg.Agents.JoinTokenTTL, now: env.Now}
+	ingestLease := func(in *ingest.Ingester) string { return "ingest/" + DefaultTenant + "/" + in.Name() }
+	api.Ready = func() bool {
+		for _, in := range ingesters {
+			// A replica that does not hold a source's lease serves what the
+			// holder stores.
+			if !in.Ready() && dp.leases.Holds(ingestLease(in)) {
+				return false
+			}
+		}
+		return true
+	}
+	api.Sources = func() []httpapi.SourceStatus {
+		out := make([]httpapi.SourceStatus, len(sources))
+		for i, s := range sources {
+			out[i] = s.status()
+		}
+		return out
+	}
+	public, err := server.Handler(server.Options{
+		Routes: api.Routes(), Auth: credentials{authn}, Log: log.With("component", "http"),
+		Metrics: dp.metrics, MaxBodyBytes: cfg.Server.MaxBodyBytes, Now: env.Now,
+		Audit: dp.auditor, Count: dp.tel.Count, DeniedPage: api.DeniedPage,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.public = public
+	p.agentAudit = func(context.Context, string) *audit.Auditor { return dp.auditor }
+	p.agentTenants = func(_ context.Context, tenant string) (*sets.Sets, error) {
+		if tenant != DefaultTenant {
+			return nil, fmt.Errorf("no tenant %q in a single-organisation installation", tenant)
+		}
+		return st, nil
+	}
+	users, err := d.store.ListPrincipals(ctx, DefaultTenant)
+	if err != nil {
+		return nil, err
+	}
+	p.noUsers = len(users) == 0
+
+	p.jobs = append(p.jobs,
+		job{"rollup/" + DefaultTenant, rollups.Run},
+		job{"sweep/" + DefaultTenant, func(ctx context.Context) error {
+			sweep(ctx, authn, time.Hour, log.With("component", "auth"), dp.auditor)
+			return ctx.Err()
+		}},
+		job{"maintenance", func(ctx context.Context) error {
+			maintain(ctx, d, cfg, env.Now, log.With("component", "maintenance"), dp.auditor)
+			return ctx.Err()
+		}},
+	)
+	for _, in := range ingesters {
+		p.jobs = append(p.jobs, job{ingestLease(in), in.Run})
+	}
+	for _, inv := range inventories {
+		p.always = append(p.always, func(ctx context.Context) { runInventory(ctx, inv, log) })
+	}
+	return p, nil
 }
 
 func customPrices(c config.CustomPrices) pricing.Custom {
@@ -373,7 +483,7 @@ func CreateToken(ctx context.Context, cfg config.Config, env Env, user string, t
 	if ttl == 0 {
 		ttl = cfg.Auth.TokenTTL
 	}
-	return audited(ctx, cfg, env, audit.TokenCreate, "user "+user, func(d *data, details map[string]string) error {
+	return auditedFor(ctx, cfg, env, audit.TokenCreate, "user "+user, func(d *data, details map[string]string) error {
 		svc := newAuth(d, cfg, env.Now, env.Log)
 		p, err := svc.User(ctx, user)
 		if err != nil {

@@ -41,13 +41,16 @@ func settingsView(cfg config.Config) *httpapi.SettingsView {
 }
 
 // keysStatus reports the key status for /api/v1/keys, as `keys status` prints it.
-func keysStatus(d *data, cfg config.Config) httpapi.KeysFunc {
+func keysStatus(d *data, cfg config.Config) httpapi.KeysFunc { return keysStatusOf(d, cfg, "") }
+
+// keysStatusOf reports one tenant's keys ("": every tenant's).
+func keysStatusOf(d *data, cfg config.Config, tenant string) httpapi.KeysFunc {
 	return func(ctx context.Context) (httpapi.KeysStatus, error) {
 		out := httpapi.KeysStatus{KEK: d.kek.ID(), Provider: cfg.Keys.Provider, RotateEvery: "off"}
 		if cfg.Keys.RotateEvery > 0 {
 			out.RotateEvery = cfg.Keys.RotateEvery.String()
 		}
-		tenants, err := d.tenantsOf(ctx, "")
+		tenants, err := d.tenantsOf(ctx, tenant)
 		if err != nil {
 			return out, err
 		}

@@ -28,6 +28,10 @@ type data struct {
 	store   store.Store
 	keyring *seal.Keyring
 	kek     seal.KEK
+	// tenant is the tenant administration commands act on (DefaultTenant
+	// unless --tenant named one); hosted is hosted mode (tenant-bound stores).
+	tenant string
+	hosted bool
 	// egress is the guarded dialer of every outbound connection.
 	egress *egress.Dialer
 	// warnings are things the operator should fix, logged at start.
@@ -99,7 +103,7 @@ func openData(ctx context.Context, cfg config.Config, now func() time.Time) (*da
 		st.Close()
 		return nil, err
 	}
-	return &data{store: st, keyring: kr, kek: kek, egress: dialer, warnings: warnings}, nil
+	return &data{store: st, keyring: kr, kek: kek, egress: dialer, warnings: warnings, tenant: DefaultTenant, hosted: cfg.Hosted.Enabled}, nil
 }
 
 // storeName names the configured store in messages (never a password).
@@ -188,7 +192,7 @@ func openStoreWith(ctx context.Context, cfg config.Config, now func() time.Time,
 			return nil, err
 		}
 		pc.Dial = dialer.DialContext
-		return postgres.Open(ctx, pc, postgres.Options{Now: now})
+		return postgres.Open(ctx, pc, postgres.Options{Now: now, LeaseCheck: cfg.HA.LeaseCheck})
 	}
 	return sqlite.Open(ctx, cfg.Storage.SQLite.Path, sqlite.Options{Now: now})
 }

@@ -21,7 +21,7 @@ import (
 
 // newAuth builds the account service with the configured policy.
 func newAuth(d *data, cfg config.Config, now func() time.Time, log *slog.Logger) *auth.Service {
-	svc := auth.New(d.store, d.keyring, DefaultTenant, now)
+	svc := auth.New(d.tenantData(), d.keyring, d.tenant, now)
 	a := cfg.Auth
 	p := svc.Policy
 	p.TokenTTL, p.MaxTokenTTL = a.TokenTTL, a.MaxTokenTTL
@@ -105,21 +105,32 @@ func (c credentials) AuthenticateRequest(r *http.Request) (*auth.Principal, erro
 
 // sweep disables inactive accounts and purges dead sessions and lockouts, now
 // and then every interval, until ctx ends.
+// disableInactive disables the accounts not seen for the inactivity limit, each
+// with its audit record.
+func disableInactive(ctx context.Context, svc *auth.Service, log *slog.Logger, rec *audit.Auditor) {
+	ps, err := svc.DisableInactive(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("disabling inactive accounts", "error", err)
+		}
+		return
+	}
+	if len(ps) > 0 {
+		log.Info("disabled inactive accounts", "count", len(ps))
+	}
+	for _, p := range ps {
+		if err := rec.Record(ctx, audit.Event{Action: audit.UserDisable, Outcome: audit.Success, Actor: audit.System, Target: p.ID,
+			Details: map[string]string{"reason": "inactive since " + p.LastSeenAt.UTC().Format(time.RFC3339)}}); err != nil {
+			log.Error("recording an inactivity disable in the audit trail", "error", err)
+		}
+	}
+}
+
 func sweep(ctx context.Context, svc *auth.Service, interval time.Duration, log *slog.Logger, rec *audit.Auditor) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if ps, err := svc.DisableInactive(ctx); err != nil && ctx.Err() == nil {
-			log.Error("disabling inactive accounts", "error", err)
-		} else if len(ps) > 0 {
-			log.Info("disabled inactive accounts", "count", len(ps))
-			for _, p := range ps {
-				if err := rec.Record(ctx, audit.Event{Action: audit.UserDisable, Outcome: audit.Success, Actor: audit.System, Target: p.ID,
-					Details: map[string]string{"reason": "inactive since " + p.LastSeenAt.UTC().Format(time.RFC3339)}}); err != nil {
-					log.Error("recording an inactivity disable in the audit trail", "error", err)
-				}
-			}
-		}
+		disableInactive(ctx, svc, log, rec)
 		if err := svc.Purge(ctx); err != nil && ctx.Err() == nil {
 			log.Error("purging sessions and lockouts", "error", err)
 		}
@@ -134,7 +145,7 @@ func sweep(ctx context.Context, svc *auth.Service, interval time.Duration, log *
 // withAuth opens the data directory and runs fn with the account service as
 // one audited local command.
 func withAuth(ctx context.Context, cfg config.Config, env Env, code audit.Code, target string, fn func(*auth.Service) error) error {
-	return audited(ctx, cfg, env, code, target, func(d *data, _ map[string]string) error {
+	return auditedFor(ctx, cfg, env, code, target, func(d *data, _ map[string]string) error {
 		return fn(newAuth(d, cfg, env.Now, env.Log))
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"os/user"
@@ -100,9 +99,15 @@ func urlHostPort(raw string) (string, error) {
 	return net.JoinHostPort(u.Hostname(), port), nil
 }
 
-// newAuditor builds the audit trail of the default tenant with the configured
-// sinks.
+// newAuditor builds the audit trail of d's tenant (the default one unless a
+// command named another with --tenant) with the configured sinks.
 func newAuditor(d *data, cfg config.Config, env Env) (*audit.Auditor, error) {
+	return newTenantAuditor(d, d.tenant, cfg, env)
+}
+
+// newTenantAuditor builds tenant's audit trail with the configured sinks. In
+// hosted mode a tenant's trail is written through a store bound to it.
+func newTenantAuditor(d *data, tenant string, cfg config.Config, env Env) (*audit.Auditor, error) {
 	var sinks []audit.Sink
 	if cfg.Audit.File != "" {
 		s, err := audit.NewFileSink(cfg.Audit.File, cfg.Audit.FileRequired)
@@ -138,7 +143,11 @@ func newAuditor(d *data, cfg config.Config, env Env) (*audit.Auditor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return audit.New(d.store, d.keyring, DefaultTenant, audit.Options{Now: env.Now, Log: log.With("component", "audit"), Sinks: sinks,
+	var st audit.Store = d.store
+	if d.hosted && tenant != DefaultTenant {
+		st = store.ForTenant(d.store, tenant)
+	}
+	return audit.New(st, d.keyring, tenant, audit.Options{Now: env.Now, Log: log.With("component", "audit"), Sinks: sinks,
 		CheckpointEvery: uint64(cfg.Audit.CheckpointEvery)}), nil
 }
 
@@ -213,13 +222,29 @@ func (c *cliAudit) done(ctx context.Context, code audit.Code, target string, det
 
 func (c *cliAudit) close() { _ = c.a.Close() }
 
-// audited opens the data directory and runs fn as one audited command.
+// audited opens the data directory and runs fn as one audited command of the
+// installation (recorded in the default tenant's trail).
 func audited(ctx context.Context, cfg config.Config, env Env, code audit.Code, target string, fn func(d *data, details map[string]string) error) error {
 	d, err := openData(ctx, cfg, env.Now)
 	if err != nil {
 		return err
 	}
 	defer d.Close(ctx)
+	return runAudited(ctx, d, cfg, env, code, target, fn)
+}
+
+// auditedFor is audited for a command acting on env's tenant (--tenant in
+// hosted mode), recorded in that tenant's trail.
+func auditedFor(ctx context.Context, cfg config.Config, env Env, code audit.Code, target string, fn func(d *data, details map[string]string) error) error {
+	d, err := openDataFor(ctx, cfg, env)
+	if err != nil {
+		return err
+	}
+	defer d.Close(ctx)
+	return runAudited(ctx, d, cfg, env, code, target, fn)
+}
+
+func runAudited(ctx context.Context, d *data, cfg config.Config, env Env, code audit.Code, target string, fn func(d *data, details map[string]string) error) error {
 	ca, err := d.cliAuditor(cfg, env)
 	if err != nil {
 		return err
@@ -372,16 +397,6 @@ func configChanges(ctx context.Context, d *data, cfg config.Config) ([]string, e
 		}
 	}
 	return changed, nil
-}
-
-func prefixes(cidrs []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, c := range cidrs {
-		if p, err := netip.ParsePrefix(strings.TrimSpace(c)); err == nil {
-			out = append(out, p.Masked())
-		}
-	}
-	return out
 }
 
 // recordStart records the start, and a settings change when the effective

@@ -79,6 +79,15 @@ const (
 	BundleImport     Code = "bundle.import"     // a bundle from another site is imported
 	CostExport       Code = "cost.export"       // cost data is exported (CSV, FOCUS)
 	HTTPRequest      Code = "http.request"      // a state-changing request to a route without a specific code
+	ClusterAdd       Code = "cluster.add"       // a cluster is registered for an agent (a join token is issued)
+	ClusterToken     Code = "cluster.token"     // a new join token is issued for an enrolled cluster
+	ClusterRevoke    Code = "cluster.revoke"    // a cluster's agent is cut off
+	ClusterList      Code = "cluster.list"      // the local CLI lists clusters and their agents
+	AgentEnrol       Code = "agent.enrol"       // an agent presents a join token and a certificate request
+	AgentRenew       Code = "agent.renew"       // an agent renews its client certificate
+	AgentRefused     Code = "agent.refused"     // an agent's request is refused (certificate, revocation, token, tenant)
+	TenantAdd        Code = "tenant.add"        // a hosted tenant is registered or its host names change
+	TenantList       Code = "tenant.list"       // the local CLI lists hosted tenants
 )
 
 // Codes lists every event code.
@@ -88,7 +97,8 @@ func Codes() []Code {
 		UserDisable, UserEnable, UserDelete, UserMFAReset, UserList, ServiceCreate, AccessRequest, AccessApprove, AccessReject,
 		SCIMUserCreate, SCIMUserUpdate, SCIMUserDelete, KeysStatus, KeysRotate, KeysReencrypt, KeysRewrap, TenantShred,
 		BackupCreate, BackupRestore, RetentionApply, SettingsChange, ServerStart, ServerStop, TelemetryConsent,
-		AuditVerify, AuditExport, AuditHMAC, DoctorRun, BundleExport, BundleImport, CostExport, HTTPRequest}
+		AuditVerify, AuditExport, AuditHMAC, DoctorRun, BundleExport, BundleImport, CostExport, HTTPRequest,
+		ClusterAdd, ClusterToken, ClusterRevoke, ClusterList, AgentEnrol, AgentRenew, AgentRefused, TenantAdd, TenantList}
 }
 
 // Outcome says how an action ended.
@@ -107,6 +117,7 @@ const (
 	KindService  = "service"
 	KindLocalCLI = "local-cli" // a local administration command; Name is the OS user
 	KindSystem   = "system"    // the server itself (schedules, start, stop)
+	KindAgent    = "agent"     // a cluster's agent on the agents listener (mTLS); ID is the agent id
 )
 
 // Actor is who acted. ID is an opaque principal id, "local-cli" or "system".
@@ -215,7 +226,7 @@ func (e *Event) validate() error {
 		return fmt.Errorf("audit: event %s: unknown outcome %q", e.Action, e.Outcome)
 	}
 	switch e.Actor.Kind {
-	case KindUser, KindService, KindLocalCLI, KindSystem:
+	case KindUser, KindService, KindLocalCLI, KindSystem, KindAgent:
 	default:
 		return fmt.Errorf("audit: event %s: unknown actor kind %q", e.Action, e.Actor.Kind)
 	}

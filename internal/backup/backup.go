@@ -72,6 +72,13 @@ const (
 	tagEnd = 0xff
 )
 
+// Record tags added for many clusters (issue 9), numbered apart from the
+// sequence above so that tags added next to it elsewhere never collide.
+const (
+	tagAgent  byte = 0x20
+	tagTenant byte = 0x21
+)
+
 // maxRecord bounds one record (a large daily window is a few MB).
 const maxRecord = 256 << 20
 

@@ -217,6 +217,33 @@ func encodeRow(r store.Row) (byte, []byte, error) {
 		e.bytes(w.Blob)
 		e.time(w.UpdatedAt)
 		return tagWindow, e.b, nil
+	case r.Agent != nil:
+		a := r.Agent
+		e.str(a.Tenant)
+		e.str(a.ID)
+		e.str(a.ClusterID)
+		e.str(a.State)
+		e.u64(uint64(a.Generation))
+		e.bytes(a.TokenHash)
+		e.time(a.TokenExpiresAt)
+		e.time(a.TokenUsedAt)
+		e.str(a.CertSerial)
+		e.time(a.CertNotAfter)
+		e.time(a.CreatedAt)
+		e.time(a.RevokedAt)
+		e.time(a.LastSeenAt)
+		e.u64(uint64(a.ClockSkew))
+		return tagAgent, e.b, nil
+	case r.Tenant != nil:
+		t := r.Tenant
+		e.str(t.ID)
+		e.str(t.State)
+		e.time(t.CreatedAt)
+		e.u64(uint64(len(t.Hosts)))
+		for _, h := range t.Hosts {
+			e.str(h)
+		}
+		return tagTenant, e.b, nil
 	}
 	return 0, nil, errors.New("backup: empty row")
 }
@@ -281,6 +308,25 @@ func decodeRow(tag byte, body []byte) (store.Row, error) {
 		w.Resolution = uint8(res)
 		w.Start, w.End, w.Partial, w.Blob, w.UpdatedAt = d.time(), d.time(), d.boolean(), d.bytes(), d.time()
 		r.Window = &w
+	case tagAgent:
+		a := store.Agent{Tenant: d.str(), ID: d.str(), ClusterID: d.str(), State: d.str(), Generation: int64(d.u64()), TokenHash: d.bytes()}
+		if len(a.TokenHash) == 0 {
+			a.TokenHash = nil
+		}
+		a.TokenExpiresAt, a.TokenUsedAt, a.CertSerial, a.CertNotAfter = d.time(), d.time(), d.str(), d.time()
+		a.CreatedAt, a.RevokedAt, a.LastSeenAt, a.ClockSkew = d.time(), d.time(), d.time(), time.Duration(d.u64())
+		r.Agent = &a
+	case tagTenant:
+		t := store.TenantRecord{ID: d.str(), State: d.str(), CreatedAt: d.time()}
+		n := d.u64()
+		if n > 1024 {
+			d.err = errors.New("too many host names")
+			n = 0
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			t.Hosts = append(t.Hosts, d.str())
+		}
+		r.Tenant = &t
 	default:
 		return store.Row{}, fmt.Errorf("backup: unknown record type %d: %w", tag, ErrDamaged)
 	}

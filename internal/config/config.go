@@ -30,6 +30,11 @@ type Config struct {
 	Demo            DemoConfig            `yaml:"demo"`
 	Log             LogConfig             `yaml:"log"`
 	Retention       RetentionConfig       `yaml:"retention"`
+	// Added for many clusters and several replicas (issue 9).
+	Agents AgentsConfig `yaml:"agents"`
+	Agent  AgentConfig  `yaml:"agent"`
+	HA     HAConfig     `yaml:"ha"`
+	Hosted HostedConfig `yaml:"hosted"`
 	// Added with security operations (issue 7).
 	Audit     AuditConfig     `yaml:"audit"`
 	Telemetry TelemetryConfig `yaml:"telemetry"`
@@ -52,6 +57,11 @@ type ServerConfig struct {
 	// Per-listener CIDR allowlists (issue 7; issue 9 uses them too).
 	AllowCIDRs         []string `yaml:"allowCIDRs" doc:"Networks (CIDR, e.g. 10.0.0.0/8) allowed to connect to server.listen; connections from elsewhere are closed before TLS. Empty: every address."`
 	InternalAllowCIDRs []string `yaml:"internalAllowCIDRs" doc:"Networks allowed to connect to server.internalListen (metrics). Empty: every address (it is bound to loopback by default)."`
+	// Network controls and the agents listener (issue 9).
+	AgentListen         string   `yaml:"agentListen" doc:"Address of the agents listener: agents enrol and push closed hourly windows there over TLS with client certificates from the internal CA (docs/multi-cluster.md). Empty: no agents listener."`
+	AgentAllowCIDRs     []string `yaml:"agentAllowCIDRs" doc:"Networks allowed to connect to server.agentListen; connections from elsewhere are closed before TLS. Empty: every address."`
+	TrustedProxies      []string `yaml:"trustedProxies" doc:"Networks (CIDR) of reverse proxies in front of server.listen. Only when a connection comes from one of them is its X-Forwarded-For header read, and the client is the rightmost address in it that is not itself a trusted proxy (used for login throttling, logs and server.allowCIDRs). Empty: X-Forwarded-For is ignored."`
+	InternalPrivateOnly bool     `yaml:"internalPrivateOnly" doc:"Refuse to start when server.internalListen binds an address that is not loopback, RFC 1918, IPv6 unique-local or link-local (a wildcard or a host name included)."`
 }
 
 // TLSConfig configures HTTPS.
@@ -328,5 +338,9 @@ func Default() Config {
 			Syslog: AuditSyslogConfig{Facility: "authpriv", Timeout: 5 * time.Second}},
 		Telemetry: TelemetryConfig{Endpoint: "https://telemetry.costwarden.dev/v1/report", Interval: 24 * time.Hour},
 		Log:       LogConfig{Level: "info", Format: "json"},
+		Agents:    AgentsConfig{CertTTL: 72 * time.Hour, JoinTokenTTL: time.Hour, MaxClockSkew: 5 * time.Minute, MaxWindowBytes: 64 << 20},
+		Agent:     AgentConfig{RetryMax: 5 * time.Minute},
+		HA:        HAConfig{LeaseRetry: 5 * time.Second, LeaseCheck: 3 * time.Second},
+		Hosted:    HostedConfig{TenantCacheBytes: 32 << 20},
 	}
 }

@@ -54,6 +54,7 @@ func (c *Config) Validate() Errors {
 		bad("server.maxBodyBytes", "must be between 1024 and 67108864, got %d", c.Server.MaxBodyBytes)
 	}
 	c.validateStorageAndKeys(bad)
+	c.validateMulticluster(bad)
 	if c.Auth.TokenTTL <= 0 {
 		bad("auth.tokenTTL", "must be positive")
 	}

@@ -381,9 +381,9 @@ func (r *run) audit() {
 		r.add("audit.tampered", Critical, "The audit trail fails verification", in.AuditFirstBad,
 			"Treat it as an incident: keep the database as evidence, compare with your central copy (audit.syslog or audit.file), and run costwarden audit verify.")
 	}
-	if c.Audit.File == "" && c.Audit.Syslog.Address == "" {
+	if c.Audit.File == "" && c.Audit.Syslog.Address == "" && !c.Audit.Stdout {
 		r.add("audit.no-central-copy", Low, "Audit records are kept only in the database",
 			"An insider holding the database and its key could rewrite the trail and its signatures; an outside copy cannot be.",
-			"Set audit.syslog.address (RFC 5424 over TLS to your SIEM) or audit.file (shipped by your log collector).")
+			"Set audit.syslog.address (RFC 5424 over TLS to your SIEM), audit.file, or audit.stdout (shipped by your log collector; the Helm chart sets audit.stdout).")
 	}
 }

@@ -119,3 +119,13 @@ func TestEachCheck(t *testing.T) {
 		t.Errorf("exit codes %v", codes)
 	}
 }
+
+// TestStdoutIsACentralCopy: audit records on standard output (collected with
+// the container's logs, as the Helm chart configures) count as an outside copy.
+func TestStdoutIsACentralCopy(t *testing.T) {
+	in := good(t)
+	in.Config.Audit.File, in.Config.Audit.Stdout = "", true
+	if r := doctor.Run(in); len(r.Findings) != 0 {
+		t.Errorf("findings %v with audit.stdout, want none", ids(r))
+	}
+}

@@ -38,10 +38,11 @@ const (
 	Extra      = "egress.allow"
 	Syslog     = "syslog"
 	Telemetry  = "telemetry"
+	Central    = "central" // agent mode: the central server's agents listener
 )
 
 // airGappedPurposes may be reached in air-gapped mode.
-var airGappedPurposes = []string{Prometheus, Kubernetes, Database, KMS, OIDC, Extra}
+var airGappedPurposes = []string{Prometheus, Kubernetes, Database, KMS, OIDC, Central, Extra}
 
 // ErrRefused: the destination is not allowed.
 var ErrRefused = errors.New("egress: destination not allowed")
@@ -106,7 +107,7 @@ func Normalize(hostport string) (string, error) {
 }
 
 // Allow adds a destination for a purpose. In air-gapped mode a purpose other
-// than the five (and egress.allow) is not added, and Allow says so.
+// than those configured connections (and egress.allow) is not added, and Allow says so.
 func (d *Dialer) Allow(purpose, hostport string) error { return d.AllowIf(purpose, hostport, nil) }
 
 // AllowIf adds a destination that is allowed only while gate returns true.

@@ -60,6 +60,10 @@ type API struct {
 	// Keys reports key status for /api/v1/keys; nil answers 404.
 	Keys KeysFunc
 
+	// Clusters enrols and revokes agents (issue 9); nil answers 404.
+	Clusters ClusterAdmin
+	// Leases lists the background jobs this replica runs, for /api/v1/status.
+	Leases func() []LeaseStatus
 	// Security operations (issue 7): the audit trail (also the Auditor that
 	// handlers recording their own event, such as cost exports, call), the
 	// posture check, and opt-in telemetry.
@@ -80,6 +84,7 @@ func (a *API) Routes() []server.Route {
 		{Method: "GET", Path: "/api/v1/status", Access: server.Authenticated, Permission: rbac.ReadStatus, Summary: "Cluster sources: health, lag, backfill progress, partial and missing hours (admin).", Handler: a.handle(a.status)},
 	}
 	routes = append(routes, a.identityRoutes()...)
+	routes = append(routes, a.clusterRoutes()...)
 	routes = append(routes, a.auditRoutes()...)
 	routes = append(routes, a.securityRoutes()...)
 	routes = append(routes, a.dashboardRoutes()...)
@@ -114,7 +119,7 @@ func (a *API) handle(fn handlerFunc) http.Handler {
 // the caller (parameter errors) are shown; anything else is logged with the request
 // id and answered generically.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if a.writeIdentityError(w, r, err) {
+	if a.writeIdentityError(w, r, err) || a.writeClusterError(w, r, err) {
 		return
 	}
 	if pe, ok := query.IsParamError(err); ok {

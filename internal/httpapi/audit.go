@@ -63,6 +63,9 @@ var routeEvents = map[string]audit.Code{
 	"POST /login/passkey/finish":                audit.AuthLogin,
 	"GET /login/oidc/callback":                  audit.AuthLogin,
 	"PUT /api/v1/telemetry/consent":             audit.TelemetryConsent,
+	"POST /api/v1/clusters":                     audit.ClusterAdd,
+	"POST /api/v1/clusters/{id}/token":          audit.ClusterToken,
+	"POST /api/v1/clusters/{id}/revoke":         audit.ClusterRevoke,
 }
 
 // RouteEvent is the audit event of a route pattern ("" for reads that are not

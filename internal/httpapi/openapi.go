@@ -85,6 +85,11 @@ func openAPIOps() map[string]opDoc {
 			{Name: "minHours", Example: "24", Description: "Container-hours of data needed before recommending."}}},
 
 		"GET /api/v1/status": {},
+		// Clusters and agents (issue 9).
+		"GET /api/v1/clusters":              {},
+		"POST /api/v1/clusters":             body(`{"name"}: registers the cluster; the agent's one-time join token is returned once.`),
+		"POST /api/v1/clusters/{id}/token":  {},
+		"POST /api/v1/clusters/{id}/revoke": {},
 
 		"GET /static/{file}":                        {returns: "asset"},
 		"GET /login":                                page,

@@ -85,7 +85,15 @@ type statusResponse struct {
 		Ready   bool           `json:"ready"`
 		Time    time.Time      `json:"time"`
 		Sources []SourceStatus `json:"sources"`
+		// Leases are the background jobs this replica runs (issue 9).
+		Leases []LeaseStatus `json:"leases"`
 	} `json:"data"`
+}
+
+// LeaseStatus is a background job's lease held by the answering replica.
+type LeaseStatus struct {
+	Name  string    `json:"name"`
+	Since time.Time `json:"since"`
 }
 
 func (a *API) status(r *http.Request) (any, error) {
@@ -95,6 +103,10 @@ func (a *API) status(r *http.Request) (any, error) {
 	resp.Data.Sources = []SourceStatus{}
 	if a.Sources != nil {
 		resp.Data.Sources = a.Sources()
+	}
+	resp.Data.Leases = []LeaseStatus{}
+	if a.Leases != nil {
+		resp.Data.Leases = a.Leases()
 	}
 	return resp, nil
 }

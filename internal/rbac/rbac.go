@@ -56,6 +56,9 @@ const (
 	ManageSelf Permission = "self:manage"
 	// ProvisionUsers: SCIM 2.0 provisioning (Provisioner only).
 	ProvisionUsers Permission = "users:provision"
+	// ManageClusters: enrolling clusters' agents (join tokens) and revoking
+	// them (admins only; issue 9).
+	ManageClusters Permission = "clusters:manage"
 	// ManageTelemetry: previewing the telemetry payload and giving or
 	// withdrawing consent (admins only; issue 7).
 	ManageTelemetry Permission = "telemetry:manage"
@@ -64,7 +67,7 @@ const (
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{ReadCosts, ReadAssets, ReadStatus, ManageUsers, ManageSettings, ReadAudit, ReadPosture, ManageSelf, ManageTelemetry}
+		return []Permission{ReadCosts, ReadAssets, ReadStatus, ManageUsers, ManageSettings, ReadAudit, ReadPosture, ManageSelf, ManageTelemetry, ManageClusters}
 	case Editor:
 		return []Permission{ReadCosts, ReadAssets, ManageSettings, ManageSelf}
 	case Viewer:

@@ -507,10 +507,13 @@ type Listener struct {
 	Addr    string
 	Handler http.Handler
 	TLS     bool // serve HTTPS with the server's TLS config
+	// TLSConfig, when set, is this listener's own TLS configuration (the
+	// agents listener: the internal CA's certificate and client certificates).
+	TLSConfig *tls.Config
 	// Allow, when not empty, lists the networks that may connect; other
-	// connections are closed before TLS or HTTP (server.allowCIDRs,
-	// server.internalAllowCIDRs).
-	Allow []netip.Prefix
+	// connections are closed before TLS or HTTP. Proxies are let through too,
+	// for ClientAddress to check the client they forward.
+	Allow, Proxies []netip.Prefix
 }
 
 // Config configures Run.
@@ -549,7 +552,7 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 			return fmt.Errorf("%s listener on %s: %w", l.Name, l.Addr, err)
 		}
 		if len(l.Allow) > 0 {
-			ln = &allowListener{Listener: ln, allow: l.Allow, name: l.Name, log: cfg.Log}
+			ln = &allowListener{Listener: ln, allow: l.Allow, proxies: l.Proxies, name: l.Name, log: cfg.Log}
 		}
 		hs := &http.Server{
 			Handler:           l.Handler,
@@ -562,13 +565,17 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 			BaseContext:       func(net.Listener) context.Context { return ctx },
 		}
 		if l.TLS {
-			if cfg.TLS == nil {
+			tc := cfg.TLS
+			if l.TLSConfig != nil {
+				tc = l.TLSConfig
+			}
+			if tc == nil {
 				closeAll()
 				ln.Close()
 				return fmt.Errorf("%s listener wants TLS but no TLS configuration was given", l.Name)
 			}
-			hs.TLSConfig = cfg.TLS
-			ln = tls.NewListener(ln, cfg.TLS)
+			hs.TLSConfig = tc
+			ln = tls.NewListener(ln, tc)
 		}
 		srvs = append(srvs, srv{hs: hs, ln: ln, l: l})
 	}
@@ -601,42 +608,4 @@ func Run(ctx context.Context, cfg Config, listeners ...Listener) error {
 	}
 	wg.Wait()
 	return err
-}
-
-// allowListener closes connections from addresses outside its networks as
-// soon as they are accepted, before any byte is read.
-type allowListener struct {
-	net.Listener
-	allow []netip.Prefix
-	name  string
-	log   *slog.Logger
-}
-
-func (l *allowListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if Allowed(c.RemoteAddr(), l.allow) {
-			return c, nil
-		}
-		l.log.Info("connection refused: source address not in the listener's allowlist", "listener", l.name, "remote", c.RemoteAddr().String())
-		c.Close()
-	}
-}
-
-// Allowed reports whether addr lies in one of the networks.
-func Allowed(addr net.Addr, nets []netip.Prefix) bool {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
-		return false
-	}
-	a := ap.Addr().Unmap()
-	for _, n := range nets {
-		if n.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

@@ -10,7 +10,10 @@ import (
 )
 
 // indexCache keeps the keys of every stored window (no blobs) of one tenant, per
-// resolution, loaded from the store once and kept current by this Sets' own writes.
+// resolution, loaded from the store once and kept current by the store's window
+// change feed, which every listing follows first: windows other processes (other
+// replicas, the CLI) store are seen at the next listing, and a deletion anywhere
+// makes the next listing read everything again.
 //
 // Why: listing window keys (WindowStarts) is what every query plan, the rollup job
 // and ingestion's gap check ask for, and in the embedded store it costs a read of
@@ -18,12 +21,16 @@ import (
 // blob's overflow pages to reach it). A covering index in the store would remove the
 // cost at its source.
 //
-// A Sets is the only writer of its tenant's windows in a process (ingestion, gap
-// repair and rollups all store through it); windows written by another process are
-// seen after Sets.Refresh.
+// This Sets' own writes are noted at once as well, so a listing right after a
+// write sees it even before the feed is read.
 type indexCache struct {
 	mu    sync.Mutex
 	byRes map[uint8]*resIndex
+
+	feedMu  sync.Mutex // serializes following the feed
+	synced  bool       // version and deletes are set
+	version int64      // the feed has been followed up to here
+	deletes int64      // the deletion counter when last read
 }
 
 // resIndex is one resolution's keys. Writes made while it loads land in m too, and
@@ -41,9 +48,54 @@ type indexKey struct {
 
 // Refresh drops the cached window keys; the next listing reads them from the store.
 func (s *Sets) Refresh() {
+	s.index.feedMu.Lock()
+	s.index.synced = false
+	s.index.feedMu.Unlock()
 	s.index.mu.Lock()
 	s.index.byRes = nil
 	s.index.mu.Unlock()
+}
+
+// follow brings the cached keys up to date with the store's change feed.
+func (s *Sets) follow(ctx context.Context) error {
+	ix := &s.index
+	ix.feedMu.Lock()
+	defer ix.feedMu.Unlock()
+	after := ix.version
+	if !ix.synced {
+		after = -1
+	}
+	ch, err := s.st.WindowsSince(ctx, s.tenant, after)
+	if err != nil {
+		return err
+	}
+	if !ix.synced || ch.Deletes != ix.deletes || ch.Version < ix.version {
+		// First use, windows deleted somewhere, or a store that went back (a
+		// restore): list everything again from here on.
+		ix.mu.Lock()
+		ix.byRes = nil
+		ix.mu.Unlock()
+		ix.synced, ix.version, ix.deletes = true, ch.Version, ch.Deletes
+		return nil
+	}
+	if len(ch.Windows) > 0 {
+		ix.mu.Lock()
+		for _, in := range ch.Windows {
+			ri := ix.byRes[in.Resolution]
+			if ri == nil {
+				continue // not loaded: its first listing reads the store
+			}
+			// A resolution still loading takes the change too: its load never
+			// replaces a newer version.
+			k := indexKey{in.ClusterID, in.Start.UnixNano()}
+			if cur, ok := ri.m[k]; !ok || in.Version >= cur.Version {
+				ri.m[k] = in
+			}
+		}
+		ix.mu.Unlock()
+	}
+	ix.version = ch.Version
+	return nil
 }
 
 func (s *Sets) loadIndex(ctx context.Context, res uint8) (*resIndex, error) {
@@ -81,7 +133,7 @@ func (s *Sets) loadIndex(ctx context.Context, res uint8) (*resIndex, error) {
 	}
 	for _, in := range infos {
 		k := indexKey{in.ClusterID, in.Start.UnixNano()}
-		if cur, ok := ri.m[k]; !ok || in.UpdatedAt.After(cur.UpdatedAt) {
+		if cur, ok := ri.m[k]; !ok || in.Version > cur.Version || (in.Version == cur.Version && in.UpdatedAt.After(cur.UpdatedAt)) {
 			ri.m[k] = in
 		}
 	}
@@ -97,12 +149,21 @@ func (s *Sets) noteStored(w store.Window) {
 	if ri == nil {
 		return // not loaded yet: the first listing reads it from the store
 	}
-	ri.m[indexKey{w.ClusterID, w.Start.UnixNano()}] = store.WindowInfo{WindowKey: w.WindowKey, End: w.End, Partial: w.Partial, UpdatedAt: w.UpdatedAt}
+	k := indexKey{w.ClusterID, w.Start.UnixNano()}
+	if cur, ok := ri.m[k]; ok && cur.Version > 0 {
+		// Known from the feed, which may already hold a newer write of another
+		// process: the next listing's feed read brings this write's version.
+		return
+	}
+	ri.m[k] = store.WindowInfo{WindowKey: w.WindowKey, End: w.End, Partial: w.Partial, UpdatedAt: w.UpdatedAt}
 }
 
 // listIndex lists the cached keys in r (cluster "" = every cluster), ordered like
 // the store orders them: by start, then cluster.
 func (s *Sets) listIndex(ctx context.Context, r store.WindowRange) ([]store.WindowInfo, error) {
+	if err := s.follow(ctx); err != nil {
+		return nil, err
+	}
 	ri, err := s.loadIndex(ctx, r.Resolution)
 	if err != nil {
 		return nil, err

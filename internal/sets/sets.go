@@ -33,6 +33,7 @@ type Sealer interface {
 type Store interface {
 	store.Clusters
 	store.Windows
+	store.WindowFeed
 }
 
 // Sets reads and writes one tenant's sealed sets.

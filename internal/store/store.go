@@ -45,6 +45,12 @@ type Store interface {
 	Sessions
 	Lockouts
 	AccessRequests
+	// Added for many clusters and several replicas (issue 9).
+	WindowFeed
+	Agents
+	TenantRegistry
+	Locker
+	TenantTokens
 	Audit
 	// Check runs the backend's integrity check (SQLite: PRAGMA quick_check).
 	Check(ctx context.Context) error
@@ -99,8 +105,9 @@ type Tenants interface {
 	// ListTenants returns every tenant that has keys or any stored row, sorted.
 	ListTenants(ctx context.Context) ([]string, error)
 	// DeleteTenantData deletes every row of tenant except its keys (windows,
-	// clusters, principals, tokens, sessions, lockouts, access requests, ...) in
-	// one transaction and reports how many.
+	// clusters, principals, tokens, sessions, lockouts, access requests, agent
+	// enrolments, its registry entry, ...) in one transaction and reports how
+	// many.
 	DeleteTenantData(ctx context.Context, tenant string) (int, error)
 	// Reclaim makes deleted rows physically unrecoverable from the database files
 	// and returns their space where the backend can (SQLite: secure delete,
@@ -167,6 +174,8 @@ type Row struct {
 	Token         *Token
 	Session       *Session
 	AccessRequest *AccessRequest
+	Agent         *Agent
+	Tenant        *TenantRecord
 	// Added with the audit trail (issue 7).
 	Audit           *AuditRecord
 	AuditCheckpoint *AuditCheckpoint
@@ -176,7 +185,7 @@ type Row struct {
 type Dumper interface {
 	// Dump calls fn with every row (but lockouts), read from one consistent
 	// snapshot while writers continue, parents before children (principals
-	// before tokens, sessions and access requests).
+	// before tokens, sessions and access requests; clusters before agents).
 	Dump(ctx context.Context, fn func(Row) error) error
 	// Load inserts the rows next yields into an empty store, in one transaction:
 	// on any error nothing is stored. ErrConflict if the store holds any row.
@@ -251,6 +260,9 @@ type WindowInfo struct {
 	End       time.Time
 	Partial   bool
 	UpdatedAt time.Time
+	// Version is the tenant's window version the last PutWindow of this key
+	// took (see WindowFeed); 0 for windows stored before the feed existed.
+	Version int64
 }
 
 // Principal is a user or service account. NameIndex is a blind index of the

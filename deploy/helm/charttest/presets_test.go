@@ -68,6 +68,7 @@ var presets = []preset{
 	{
 		name: "ha-central", file: "ha-central.yaml",
 		allow: []string{
+			"allow-agents: in TCP/8444 from cidr{198.51.100.0/24}",
 			"allow-https: in TCP/8443 from " + ingressNginx,
 			kubeDNS,
 			"egress-kms: out TCP/443 to cidr{10.20.0.0/24}",
@@ -75,16 +76,17 @@ var presets = []preset{
 			"egress-oidc: out TCP/443 to cidr{192.0.2.10/32}",
 			"egress-postgres: out TCP/5432 to ns{kubernetes.io/metadata.name=databases}+pod{app.kubernetes.io/name=costwarden-db}",
 			"egress-prometheus: out TCP/9090 to ns{kubernetes.io/metadata.name=monitoring}+pod{app.kubernetes.io/name=thanos-query}",
+			"egress-syslog: out TCP/6514 to cidr{192.0.2.30/32}",
 		},
 		kinds: []string{"Certificate", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "NetworkPolicy", "NetworkPolicy",
-			"NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy",
-			"PodDisruptionBudget", "Service", "ServiceAccount"},
+			"NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy",
+			"PodDisruptionBudget", "Service", "Service", "ServiceAccount"},
 	},
 	{
 		name: "agent", file: "agent.yaml",
 		allow: []string{
 			kubeDNS,
-			"egress-central-server: out TCP/443 to cidr{198.51.100.20/32}",
+			"egress-central-server: out TCP/8444 to cidr{198.51.100.20/32}",
 			"egress-kube-api-server: out TCP/443,TCP/6443 to cidr{10.1.0.10/32}",
 			"egress-prometheus: out TCP/9090 to " + monitoringProm,
 		},
@@ -120,8 +122,10 @@ var presets = []preset{
 			"collect.prometheus.basicAuth.passwordSecret.name": "costwarden-prometheus-basic",
 			"tls.mode":           "existingSecret",
 			"tls.existingSecret": "costwarden-tls",
+			"audit.syslog.ca":    map[string]any{"secret": "costwarden-syslog-ca", "key": "ca.pem"},
 		},
 		allow: []string{
+			"allow-agents: in TCP/8444 from cidr{198.51.100.0/24}",
 			"allow-https: in TCP/8443 from " + ingressNginx,
 			"allow-metrics: in TCP/9003 from ns{kubernetes.io/metadata.name=monitoring}",
 			kubeDNS,
@@ -130,10 +134,11 @@ var presets = []preset{
 			"egress-oidc: out TCP/443 to cidr{192.0.2.10/32}",
 			"egress-postgres: out TCP/5432 to ns{kubernetes.io/metadata.name=databases}+pod{app.kubernetes.io/name=costwarden-db}",
 			"egress-prometheus: out TCP/9090 to ns{kubernetes.io/metadata.name=monitoring}+pod{app.kubernetes.io/name=thanos-query}",
+			"egress-syslog: out TCP/6514 to cidr{192.0.2.30/32}",
 		},
 		kinds: []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "NetworkPolicy", "NetworkPolicy",
 			"NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy",
-			"PodDisruptionBudget", "Service", "ServiceAccount"},
+			"NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "Service", "Service", "ServiceAccount"},
 	},
 }
 
@@ -507,16 +512,26 @@ func checkPod(t *testing.T, r *rendered, dep *appsv1.Deployment, cfg config.Conf
 		t.Error("the demo cluster is on")
 	}
 	if !server {
-		if c.Args[0] != "agent" || len(c.Ports) != 0 && c.Ports[0].Name != "metrics" || c.ReadinessProbe != nil {
-			t.Errorf("agent container: args %v, ports %v", c.Args, c.Ports)
+		// The agent opens no port: no container port, no probe, no Service.
+		if c.Args[0] != "agent" || len(c.Ports) != 0 || c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil {
+			t.Errorf("agent container: args %v, ports %v, probes %v/%v/%v", c.Args, c.Ports, c.StartupProbe, c.LivenessProbe, c.ReadinessProbe)
 		}
 		for _, d := range r.docs {
 			if s, ok := d.obj.(*corev1.Service); ok {
 				t.Errorf("agent mode renders Service %s: an agent accepts no connection", s.Name)
 			}
 		}
+		// It cannot run without a central server and its join token.
+		if len(cfg.Agent.Servers) == 0 || cfg.Agent.JoinTokenFile == "" || cfg.Collect.Prometheus.URL == "" {
+			t.Errorf("agent.servers %v, agent.joinTokenFile %q, collect.prometheus.url %q: the agent cannot run",
+				cfg.Agent.Servers, cfg.Agent.JoinTokenFile, cfg.Collect.Prometheus.URL)
+		}
+		if cfg.Server.AgentListen != "" || cfg.Audit.Syslog.Address != "" {
+			t.Errorf("agent mode configures server.agentListen %q or audit.syslog %q", cfg.Server.AgentListen, cfg.Audit.Syslog.Address)
+		}
 		return
 	}
+	checkAgentsListener(t, r, dep, cfg)
 	if c.Ports[0].Name != "https" || c.Ports[0].ContainerPort != 8443 || cfg.Server.Listen != ":8443" {
 		t.Errorf("HTTPS port %v, server.listen %q", c.Ports[0], cfg.Server.Listen)
 	}
@@ -544,6 +559,51 @@ func checkPod(t *testing.T, r *rendered, dep *appsv1.Deployment, cfg config.Conf
 		}
 	}
 	checkAvailability(t, r, dep, cfg)
+}
+
+// checkAgentsListener: server.agentListen set exactly when the pod exposes the
+// agents port, its own Service routes to that port, and one NetworkPolicy lets
+// named peers in on it.
+func checkAgentsListener(t *testing.T, r *rendered, dep *appsv1.Deployment, cfg config.Config) {
+	t.Helper()
+	c := dep.Spec.Template.Spec.Containers[0]
+	var port *corev1.ContainerPort
+	for i := range c.Ports {
+		if c.Ports[i].Name == "agents" {
+			port = &c.Ports[i]
+		}
+	}
+	var svc *corev1.Service
+	for _, d := range r.docs {
+		if s, ok := d.obj.(*corev1.Service); ok && s.Name == dep.Name+"-agents" {
+			svc = s
+		}
+	}
+	if cfg.Server.AgentListen == "" {
+		if port != nil || svc != nil {
+			t.Errorf("no server.agentListen, but agents port %v and Service %v", port, svc)
+		}
+		return
+	}
+	if port == nil || cfg.Server.AgentListen != fmt.Sprintf(":%d", port.ContainerPort) {
+		t.Fatalf("server.agentListen %q, agents container port %v", cfg.Server.AgentListen, port)
+	}
+	if svc == nil || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort != intstr.FromString("agents") ||
+		!reflect.DeepEqual(svc.Spec.Selector, dep.Spec.Selector.MatchLabels) {
+		t.Fatalf("agents Service %+v does not route to the agents port of costwarden's pods", svc)
+	}
+	if svc.Spec.Type != corev1.ServiceTypeClusterIP && svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal {
+		t.Errorf("agents Service of type %s loses the agents' source addresses (externalTrafficPolicy %q)", svc.Spec.Type, svc.Spec.ExternalTrafficPolicy)
+	}
+	for _, np := range r.networkPolicies() {
+		for _, rule := range np.Spec.Ingress {
+			for _, p := range rule.Ports {
+				if p.Port != nil && p.Port.IntValue() == int(port.ContainerPort) && len(rule.From) == 0 && np.Name == dep.Name+"-allow-agents" {
+					t.Errorf("%s lets any source reach the agents port", np.Name)
+				}
+			}
+		}
+	}
 }
 
 // checkAvailability: one replica on the embedded store (replaced, never doubled);

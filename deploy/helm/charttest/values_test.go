@@ -80,6 +80,12 @@ func TestInlineSecretsAreRefused(t *testing.T) {
 		"secrets":                               map[string]any{"kek": sentinel},
 		"collect.prometheus.url":                "https://admin:" + sentinel + "@prometheus:9090",
 		"keys.secret.name":                      pemHeader + sentinel,
+		"agent.joinToken":                       "cwj1.t.a." + sentinel + ".pin",
+		"agent.joinTokenSecret":                 "cwj1.t.a." + sentinel + ".pin",
+		"agent.joinTokenSecret.name":            "cwj1.T.A." + sentinel,
+		"agent":                                 map[string]any{"joinTokenSecret": map[string]any{"name": "cwj1.default.a1." + strings.ToLower(sentinel) + ".pin", "key": "token"}},
+		"agent.servers":                         []any{"https://agent:" + sentinel + "@central:8444"},
+		"audit.syslog.ca":                       "-----BEGIN CERTIFICATE-----" + sentinel,
 	} {
 		_, err := renderChart(t, set(base, path, v))
 		if err == nil {

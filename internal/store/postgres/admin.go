@@ -21,6 +21,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 		UNION SELECT tenant FROM windows UNION SELECT tenant FROM principals
 		UNION SELECT tenant FROM tokens UNION SELECT tenant FROM sessions
 		UNION SELECT tenant FROM lockouts UNION SELECT tenant FROM access_requests
+		UNION SELECT tenant FROM agents UNION SELECT id FROM tenants
 		UNION SELECT tenant FROM audit UNION SELECT tenant FROM audit_checkpoints ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing tenants: %w", mapErr(err))
@@ -37,7 +38,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 	return out, mapErr(rows.Err())
 }
 
-var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "windows", "clusters", "audit", "audit_checkpoints"}
+var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "agents", "windows", "clusters", "audit", "audit_checkpoints"}
 
 // DeleteTenantData deletes every row of tenant but its keys, in one transaction.
 func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error) {
@@ -53,7 +54,14 @@ func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error
 			}
 			total += int(tag.RowsAffected())
 		}
-		return nil
+		// The registry entry (its hosts go with it); the window counters stay,
+		// with the deletion counted, so other replicas drop their caches.
+		tag, err := tx.Exec(ctx, "DELETE FROM tenants WHERE id = $1", tenant)
+		if err != nil {
+			return fmt.Errorf("tenants: %w", mapErr(err))
+		}
+		total += int(tag.RowsAffected())
+		return countDeletion(ctx, tx, tenant)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: deleting data of tenant %q: %w", tenant, err)
@@ -64,7 +72,7 @@ func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error
 // Reclaim vacuums every table: dead row versions of deleted rows are removed
 // from the pages and their space reused.
 func (s *Store) Reclaim(ctx context.Context) error {
-	if _, err := s.pool.Exec(ctx, "VACUUM meta, keys, clusters, windows, principals, tokens, sessions, lockouts, access_requests, audit, audit_checkpoints"); err != nil {
+	if _, err := s.pool.Exec(ctx, "VACUUM meta, keys, clusters, windows, principals, tokens, sessions, lockouts, access_requests, audit, audit_checkpoints, agents, tenants, tenant_hosts"); err != nil {
 		return fmt.Errorf("store: reclaim: vacuum: %w", mapErr(err))
 	}
 	return nil
@@ -231,6 +239,21 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			a, err := scanRequest(r)
 			return store.Row{AccessRequest: &a}, err
 		}},
+		{"agents", "SELECT " + agentCols + " FROM agents ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+			a, err := scanAgent(r)
+			return store.Row{Agent: &a}, err
+		}},
+		{"tenants", `SELECT t.id, t.state, t.created_at, COALESCE((SELECT array_agg(host ORDER BY host) FROM tenant_hosts h WHERE h.tenant = t.id), '{}')
+			FROM tenants t ORDER BY t.id`, func(r pgx.Rows) (store.Row, error) {
+			var t store.TenantRecord
+			var created *int64
+			err := r.Scan(&t.ID, &t.State, &created, &t.Hosts)
+			t.CreatedAt = fromNanos(created)
+			if len(t.Hosts) == 0 {
+				t.Hosts = nil
+			}
+			return store.Row{Tenant: &t}, err
+		}},
 		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r pgx.Rows) (store.Row, error) {
 			a, err := scanAudit(r)
 			return store.Row{Audit: &a}, err
@@ -281,7 +304,7 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error {
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock out concurrent writers of other replicas while checking emptiness.
-		if _, err := tx.Exec(ctx, "LOCK TABLE meta, keys, clusters, windows, principals, tokens, sessions, access_requests, audit, audit_checkpoints IN SHARE ROW EXCLUSIVE MODE"); err != nil {
+		if _, err := tx.Exec(ctx, "LOCK TABLE meta, keys, clusters, windows, principals, tokens, sessions, access_requests, audit, audit_checkpoints, agents, tenants IN SHARE ROW EXCLUSIVE MODE"); err != nil {
 			return fmt.Errorf("store: load: %w", mapErr(err))
 		}
 		var n int64
@@ -289,7 +312,8 @@ func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error 
 			+ (SELECT count(*) FROM clusters) + (SELECT count(*) FROM windows)
 			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)
 			+ (SELECT count(*) FROM sessions) + (SELECT count(*) FROM access_requests)
-			+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM audit_checkpoints)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM audit_checkpoints)
+			+ (SELECT count(*) FROM agents) + (SELECT count(*) FROM tenants)`).Scan(&n); err != nil {
 			return fmt.Errorf("store: load: %w", mapErr(err))
 		}
 		if n != 0 {
@@ -369,6 +393,26 @@ func loadRow(ctx context.Context, tx pgx.Tx, row store.Row) error {
 		}
 		_, err = tx.Exec(ctx, "INSERT INTO access_requests ("+requestCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 			a.ID, a.Tenant, a.PrincipalID, a.Role, blobArg(a.Sealed), a.State, ts[0], ts[1], a.DecidedBy)
+	case row.Agent != nil:
+		var args []any
+		if args, err = agentArgs(*row.Agent); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "INSERT INTO agents ("+agentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", args...)
+	case row.Tenant != nil:
+		t := row.Tenant
+		var created any
+		if created, err = timeArg(t.CreatedAt); err != nil {
+			return err
+		}
+		if _, err = tx.Exec(ctx, "INSERT INTO tenants (id, state, created_at) VALUES ($1, $2, $3)", t.ID, t.State, created); err != nil {
+			return mapErr(err)
+		}
+		for _, h := range t.Hosts {
+			if _, err = tx.Exec(ctx, "INSERT INTO tenant_hosts (host, tenant) VALUES ($1, $2)", h, t.ID); err != nil {
+				break
+			}
+		}
 	case row.Audit != nil:
 		a := row.Audit
 		if err := checkAuditRecord(*a); err != nil {

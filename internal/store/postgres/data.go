@@ -234,18 +234,68 @@ func (s *Store) PutWindow(ctx context.Context, w store.Window) error {
 	if err != nil {
 		return fmt.Errorf("store: putting window: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO windows (tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-		ON CONFLICT (tenant, cluster_id, resolution, start_unix) DO UPDATE SET
-			end_unix = excluded.end_unix, partial = excluded.partial, blob = excluded.blob, updated_at = excluded.updated_at`,
-		w.Tenant, w.ClusterID, int16(w.Resolution), times[0], times[1], w.Partial, blobArg(w.Blob), times[2])
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// The counter row's lock, held to the commit, orders the tenant's writers:
+		// versions become visible in the order they were taken.
+		var version int64
+		if err := tx.QueryRow(ctx, `INSERT INTO window_versions (tenant, version, deletes) VALUES ($1, 1, 0)
+			ON CONFLICT (tenant) DO UPDATE SET version = window_versions.version + 1 RETURNING version`, w.Tenant).Scan(&version); err != nil {
+			return mapErr(err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO windows (tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (tenant, cluster_id, resolution, start_unix) DO UPDATE SET
+				end_unix = excluded.end_unix, partial = excluded.partial, blob = excluded.blob, updated_at = excluded.updated_at,
+				version = excluded.version`,
+			w.Tenant, w.ClusterID, int16(w.Resolution), times[0], times[1], w.Partial, blobArg(w.Blob), times[2], version)
+		return mapErr(err)
+	})
 	if err != nil {
-		return fmt.Errorf("store: putting window: %w", mapErr(err))
+		return fmt.Errorf("store: putting window: %w", err)
 	}
 	return nil
 }
 
-// GetWindow returns one window, or store.ErrNotFound.
+// WindowsSince returns the windows of tenant stored with a version above after,
+// counters and rows read from one snapshot.
+func (s *Store) WindowsSince(ctx context.Context, tenant string, after int64) (store.WindowChanges, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", mapErr(err))
+	}
+	defer tx.Rollback(ctx)
+	var ch store.WindowChanges
+	err = tx.QueryRow(ctx, "SELECT version, deletes FROM window_versions WHERE tenant = $1", tenant).Scan(&ch.Version, &ch.Deletes)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", mapErr(err))
+	}
+	if after < 0 || after >= ch.Version {
+		return ch, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT resolution, cluster_id, start_unix, end_unix, partial, updated_at, version
+		FROM windows WHERE tenant = $1 AND version > $2 ORDER BY version`, tenant, after)
+	if err != nil {
+		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", mapErr(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		w := store.WindowInfo{WindowKey: store.WindowKey{Tenant: tenant}}
+		var res int16
+		var start int64
+		var end, updated *int64
+		if err := rows.Scan(&res, &w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version); err != nil {
+			return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", mapErr(err))
+		}
+		w.Resolution = uint8(res)
+		w.Start, w.End, w.UpdatedAt = time.Unix(0, start).UTC(), fromNanos(end), fromNanos(updated)
+		ch.Windows = append(ch.Windows, w)
+	}
+	if err := rows.Err(); err != nil {
+		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", mapErr(err))
+	}
+	return ch, nil
+}
+
 func (s *Store) GetWindow(ctx context.Context, k store.WindowKey) (store.Window, error) {
 	notFound := fmt.Errorf("store: window %s/%d at %s: %w", k.ClusterID, k.Resolution, k.Start.UTC().Format(time.RFC3339), store.ErrNotFound)
 	if k.Start.IsZero() || !storable(k.Start) {
@@ -325,7 +375,7 @@ func (s *Store) ScanWindows(ctx context.Context, r store.WindowRange, fn func(st
 // WindowStarts lists the windows in r without blobs.
 func (s *Store) WindowStarts(ctx context.Context, r store.WindowRange) ([]store.WindowInfo, error) {
 	where, args := rangeWhere(r)
-	rows, err := s.pool.Query(ctx, `SELECT cluster_id, start_unix, end_unix, partial, updated_at FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
+	rows, err := s.pool.Query(ctx, `SELECT cluster_id, start_unix, end_unix, partial, updated_at, version FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing windows: %w", mapErr(err))
 	}
@@ -335,7 +385,7 @@ func (s *Store) WindowStarts(ctx context.Context, r store.WindowRange) ([]store.
 		w := store.WindowInfo{WindowKey: store.WindowKey{Tenant: r.Tenant, Resolution: r.Resolution}}
 		var start int64
 		var end, updated *int64
-		if err := rows.Scan(&w.ClusterID, &start, &end, &w.Partial, &updated); err != nil {
+		if err := rows.Scan(&w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version); err != nil {
 			return nil, fmt.Errorf("store: listing windows: %w", mapErr(err))
 		}
 		w.Start, w.End, w.UpdatedAt = time.Unix(0, start).UTC(), fromNanos(end), fromNanos(updated)
@@ -347,9 +397,26 @@ func (s *Store) WindowStarts(ctx context.Context, r store.WindowRange) ([]store.
 // DeleteWindows deletes the windows in r and reports how many.
 func (s *Store) DeleteWindows(ctx context.Context, r store.WindowRange) (int, error) {
 	where, args := rangeWhere(r)
-	tag, err := s.pool.Exec(ctx, "DELETE FROM windows WHERE "+where, args...)
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM windows WHERE "+where, args...)
+		if err != nil {
+			return mapErr(err)
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return countDeletion(ctx, tx, r.Tenant)
+	})
 	if err != nil {
-		return 0, fmt.Errorf("store: deleting windows: %w", mapErr(err))
+		return 0, fmt.Errorf("store: deleting windows: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
+}
+
+// countDeletion increments the tenant's deletion counter.
+func countDeletion(ctx context.Context, tx pgx.Tx, tenant string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO window_versions (tenant, version, deletes) VALUES ($1, 0, 1)
+		ON CONFLICT (tenant) DO UPDATE SET deletes = window_versions.deletes + 1`, tenant)
+	return mapErr(err)
 }

@@ -61,6 +61,10 @@ type Config struct {
 type Options struct {
 	// Now is the clock for timestamps the caller leaves zero; default time.Now.
 	Now func() time.Time
+	// LeaseCheck is how often a held lease pings its session (default
+	// DefaultLeaseCheck); LeaseIdleTimeout is the session's idle timeout
+	// (default DefaultLeaseIdleTimeout; negative: none).
+	LeaseCheck, LeaseIdleTimeout time.Duration
 }
 
 // Store is the PostgreSQL implementation of store.Store, safe for concurrent use
@@ -69,6 +73,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	name string // user@host:port/db for messages
 	now  func() time.Time
+
+	leaseCheck, leaseIdle time.Duration
 }
 
 var _ store.Store = (*Store)(nil)
@@ -216,9 +222,15 @@ func Open(ctx context.Context, c Config, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", name, err)
 	}
-	s := &Store{pool: pool, name: name, now: opts.Now}
+	s := &Store{pool: pool, name: name, now: opts.Now, leaseCheck: opts.LeaseCheck, leaseIdle: opts.LeaseIdleTimeout}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.leaseCheck <= 0 {
+		s.leaseCheck = DefaultLeaseCheck
+	}
+	if s.leaseIdle == 0 {
+		s.leaseIdle = DefaultLeaseIdleTimeout
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()

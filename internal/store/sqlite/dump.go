@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/costwarden/costwarden/internal/store"
@@ -63,6 +64,22 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			a, err := scanRequest(r)
 			return store.Row{AccessRequest: &a}, err
 		}},
+		{"agents", "SELECT " + agentCols + " FROM agents ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+			a, err := scanAgent(r)
+			return store.Row{Agent: &a}, err
+		}},
+		{"tenants", `SELECT t.id, t.state, t.created_at, COALESCE((SELECT group_concat(host, ',') FROM
+			(SELECT host FROM tenant_hosts h WHERE h.tenant = t.id ORDER BY host)), '') FROM tenants t ORDER BY t.id`, func(r *sql.Rows) (store.Row, error) {
+			var t store.TenantRecord
+			var created sql.NullInt64
+			var hosts string
+			err := r.Scan(&t.ID, &t.State, &created, &hosts)
+			t.CreatedAt = fromNanos(created)
+			if hosts != "" {
+				t.Hosts = strings.Split(hosts, ",")
+			}
+			return store.Row{Tenant: &t}, err
+		}},
 		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r *sql.Rows) (store.Row, error) {
 			a, err := scanAudit(r)
 			return store.Row{Audit: &a}, err
@@ -116,7 +133,8 @@ func (s *Store) Load(ctx context.Context, next func() (store.Row, error)) error 
 			+ (SELECT count(*) FROM clusters) + (SELECT count(*) FROM windows)
 			+ (SELECT count(*) FROM principals) + (SELECT count(*) FROM tokens)
 			+ (SELECT count(*) FROM sessions) + (SELECT count(*) FROM access_requests)
-			+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM audit_checkpoints)`).Scan(&n); err != nil {
+			+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM audit_checkpoints)
+			+ (SELECT count(*) FROM agents) + (SELECT count(*) FROM tenants)`).Scan(&n); err != nil {
 			return fmt.Errorf("store: load: %w", classify(err))
 		}
 		if n != 0 {
@@ -197,6 +215,26 @@ func loadRow(ctx context.Context, tx *sql.Tx, row store.Row) error {
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO access_requests ("+requestCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			a.ID, a.Tenant, a.PrincipalID, a.Role, blobArg(a.Sealed), a.State, times[0], times[1], a.DecidedBy)
+	case row.Agent != nil:
+		var args []any
+		if args, err = agentArgs(*row.Agent); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO agents ("+agentCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...)
+	case row.Tenant != nil:
+		t := row.Tenant
+		var created any
+		if created, err = timeArg(t.CreatedAt); err != nil {
+			return err
+		}
+		if _, err = tx.ExecContext(ctx, "INSERT INTO tenants (id, state, created_at) VALUES (?, ?, ?)", t.ID, t.State, created); err != nil {
+			return conflictOr(err)
+		}
+		for _, h := range t.Hosts {
+			if _, err = tx.ExecContext(ctx, "INSERT INTO tenant_hosts (host, tenant) VALUES (?, ?)", h, t.ID); err != nil {
+				break
+			}
+		}
 	case row.Audit != nil:
 		a := row.Audit
 		if err := checkAuditRecord(*a); err != nil {

@@ -59,6 +59,8 @@ type Store struct {
 	now  func() time.Time
 	w    *sql.DB // the one write connection (nil when read-only)
 	r    *sql.DB // read connections
+
+	locks locks // leases held by this process
 }
 
 var _ store.Store = (*Store)(nil)

@@ -15,6 +15,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 		UNION SELECT tenant FROM windows UNION SELECT tenant FROM principals
 		UNION SELECT tenant FROM tokens UNION SELECT tenant FROM sessions
 		UNION SELECT tenant FROM lockouts UNION SELECT tenant FROM access_requests
+		UNION SELECT tenant FROM agents UNION SELECT id FROM tenants
 		UNION SELECT tenant FROM audit UNION SELECT tenant FROM audit_checkpoints ORDER BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing tenants: %w", classify(err))
@@ -36,7 +37,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
 
 // tenantTables are the tables DeleteTenantData empties for a tenant, children
 // before parents.
-var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "windows", "clusters", "audit", "audit_checkpoints"}
+var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "agents", "windows", "clusters", "audit", "audit_checkpoints"}
 
 // DeleteTenantData deletes every row of tenant but its keys, in one transaction.
 func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error) {
@@ -56,7 +57,18 @@ func (s *Store) DeleteTenantData(ctx context.Context, tenant string) (int, error
 			}
 			total += int(n)
 		}
-		return nil
+		// The registry entry (its hosts go with it); the window counters stay,
+		// with the deletion counted, so other processes drop their caches.
+		res, err := tx.ExecContext(ctx, "DELETE FROM tenants WHERE id = ?", tenant)
+		if err != nil {
+			return fmt.Errorf("tenants: %w", classify(err))
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		total += int(n)
+		return countDeletion(ctx, tx, tenant)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: deleting data of tenant %q: %w", tenant, err)

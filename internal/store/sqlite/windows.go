@@ -10,12 +10,9 @@ import (
 	"github.com/costwarden/costwarden/internal/store"
 )
 
-// PutWindow inserts w or replaces the stored window with the same key.
+// PutWindow inserts w or replaces the stored window with the same key, giving it
+// the tenant's next window version in the same transaction.
 func (s *Store) PutWindow(ctx context.Context, w store.Window) error {
-	db, err := s.writer()
-	if err != nil {
-		return err
-	}
 	if w.Tenant == "" || w.ClusterID == "" || w.Start.IsZero() {
 		return errors.New("store: putting window: tenant, cluster and start are required")
 	}
@@ -23,16 +20,63 @@ func (s *Store) PutWindow(ctx context.Context, w store.Window) error {
 	if err != nil {
 		return fmt.Errorf("store: putting window: %w", err)
 	}
-	_, err = db.ExecContext(ctx, `INSERT INTO windows (tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (tenant, cluster_id, resolution, start_unix) DO UPDATE SET
-			end_unix = excluded.end_unix, partial = excluded.partial,
-			blob = excluded.blob, updated_at = excluded.updated_at`,
-		w.Tenant, w.ClusterID, w.Resolution, times[0], times[1], w.Partial, blobArg(w.Blob), times[2])
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var version int64
+		if err := tx.QueryRowContext(ctx, `INSERT INTO window_versions (tenant, version, deletes) VALUES (?, 1, 0)
+			ON CONFLICT (tenant) DO UPDATE SET version = version + 1 RETURNING version`, w.Tenant).Scan(&version); err != nil {
+			return classify(err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO windows (tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant, cluster_id, resolution, start_unix) DO UPDATE SET
+				end_unix = excluded.end_unix, partial = excluded.partial,
+				blob = excluded.blob, updated_at = excluded.updated_at, version = excluded.version`,
+			w.Tenant, w.ClusterID, w.Resolution, times[0], times[1], w.Partial, blobArg(w.Blob), times[2], version)
+		return classify(err)
+	})
 	if err != nil {
-		return fmt.Errorf("store: putting window: %w", classify(err))
+		return fmt.Errorf("store: putting window: %w", err)
 	}
 	return nil
+}
+
+// WindowsSince returns the windows of tenant stored with a version above after.
+func (s *Store) WindowsSince(ctx context.Context, tenant string, after int64) (store.WindowChanges, error) {
+	// One read transaction: the counters and the rows come from one snapshot.
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", classify(err))
+	}
+	defer tx.Rollback()
+	var ch store.WindowChanges
+	err = tx.QueryRowContext(ctx, "SELECT version, deletes FROM window_versions WHERE tenant = ?", tenant).Scan(&ch.Version, &ch.Deletes)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", classify(err))
+	}
+	if after < 0 || after >= ch.Version {
+		return ch, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT resolution, cluster_id, start_unix, end_unix, partial, updated_at, version
+		FROM windows INDEXED BY windows_by_version WHERE tenant = ? AND version > ? ORDER BY version`, tenant, after)
+	if err != nil {
+		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", classify(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		w := store.WindowInfo{WindowKey: store.WindowKey{Tenant: tenant}}
+		var start int64
+		var end, updated sql.NullInt64
+		if err := rows.Scan(&w.Resolution, &w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version); err != nil {
+			return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", classify(err))
+		}
+		w.Start = time.Unix(0, start).UTC()
+		w.End, w.UpdatedAt = fromNanos(end), fromNanos(updated)
+		ch.Windows = append(ch.Windows, w)
+	}
+	if err := rows.Err(); err != nil {
+		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", classify(err))
+	}
+	return ch, nil
 }
 
 // GetWindow returns one window, or an error wrapping store.ErrNotFound.
@@ -100,7 +144,7 @@ func (s *Store) ScanWindows(ctx context.Context, r store.WindowRange, fn func(st
 // WindowStarts lists the windows in r without their blobs, ordered like ScanWindows.
 func (s *Store) WindowStarts(ctx context.Context, r store.WindowRange) ([]store.WindowInfo, error) {
 	where, args := rangeWhere(r)
-	rows, err := s.r.QueryContext(ctx, `SELECT cluster_id, start_unix, end_unix, partial, updated_at
+	rows, err := s.r.QueryContext(ctx, `SELECT cluster_id, start_unix, end_unix, partial, updated_at, version
 		FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing windows: %w", classify(err))
@@ -111,7 +155,7 @@ func (s *Store) WindowStarts(ctx context.Context, r store.WindowRange) ([]store.
 		w := store.WindowInfo{WindowKey: store.WindowKey{Tenant: r.Tenant, Resolution: r.Resolution}}
 		var start int64
 		var end, updated sql.NullInt64
-		if err := rows.Scan(&w.ClusterID, &start, &end, &w.Partial, &updated); err != nil {
+		if err := rows.Scan(&w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version); err != nil {
 			return nil, fmt.Errorf("store: listing windows: %w", classify(err))
 		}
 		w.Start = time.Unix(0, start).UTC()
@@ -124,20 +168,30 @@ func (s *Store) WindowStarts(ctx context.Context, r store.WindowRange) ([]store.
 	return out, nil
 }
 
-// DeleteWindows deletes the windows in r and reports how many.
+// DeleteWindows deletes the windows in r, counting the deletion in the tenant's
+// window counters, and reports how many.
 func (s *Store) DeleteWindows(ctx context.Context, r store.WindowRange) (int, error) {
-	db, err := s.writer()
-	if err != nil {
-		return 0, err
-	}
 	where, args := rangeWhere(r)
-	res, err := db.ExecContext(ctx, "DELETE FROM windows WHERE "+where, args...)
-	if err != nil {
-		return 0, fmt.Errorf("store: deleting windows: %w", classify(err))
-	}
-	n, err := res.RowsAffected()
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM windows WHERE "+where, args...)
+		if err != nil {
+			return classify(err)
+		}
+		if n, err = res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return countDeletion(ctx, tx, r.Tenant)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("store: deleting windows: %w", err)
 	}
 	return int(n), nil
+}
+
+// countDeletion increments the tenant's deletion counter.
+func countDeletion(ctx context.Context, tx *sql.Tx, tenant string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO window_versions (tenant, version, deletes) VALUES (?, 0, 1)
+		ON CONFLICT (tenant) DO UPDATE SET deletes = deletes + 1`, tenant)
+	return classify(err)
 }

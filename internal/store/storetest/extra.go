@@ -311,6 +311,9 @@ func seedAll(t *testing.T, s store.Store) {
 		}
 		_, err = s.AddFailure(ctx, tenant, []byte("idx-acct"), t0, t0.Add(-time.Hour)) // not dumped
 		must(t, "AddFailure", err)
+		must(t, "InsertAgent", s.InsertAgent(ctx, agent(tenant, "a-"+tenant, "c1", "join-"+tenant)))
+		must(t, "RevokeAgent", s.RevokeAgent(ctx, tenant, "a-"+tenant, t0.Add(4*time.Hour)))
+		must(t, "PutTenant", s.PutTenant(ctx, store.TenantRecord{ID: tenant, State: store.TenantActive, Hosts: []string{tenant + ".example", "www." + tenant + ".example"}, CreatedAt: t0}))
 		must(t, "AppendAudit", s.AppendAudit(ctx, auditRecord(tenant, 1, "auth.login")))
 		must(t, "InsertAuditCheckpoint", s.InsertAuditCheckpoint(ctx, checkpoint(tenant, 1)))
 	}
@@ -347,6 +350,14 @@ func dumpAll(t *testing.T, s store.Store) []string {
 		case r.AccessRequest != nil:
 			a := r.AccessRequest
 			line = fmt.Sprintf("request %s/%s %s %s %x %s %s %s %s", a.Tenant, a.ID, a.PrincipalID, a.Role, a.Sealed, a.State, a.CreatedAt.Format(time.RFC3339Nano), a.DecidedAt.Format(time.RFC3339Nano), a.DecidedBy)
+		case r.Agent != nil:
+			a := r.Agent
+			line = fmt.Sprintf("agent %s/%s %s %s %d %x %s %s %s %s %s %s %s %d", a.Tenant, a.ID, a.ClusterID, a.State, a.Generation, a.TokenHash,
+				a.TokenExpiresAt.Format(time.RFC3339Nano), a.TokenUsedAt.Format(time.RFC3339Nano), a.CertSerial, a.CertNotAfter.Format(time.RFC3339Nano),
+				a.CreatedAt.Format(time.RFC3339Nano), a.RevokedAt.Format(time.RFC3339Nano), a.LastSeenAt.Format(time.RFC3339Nano), a.ClockSkew)
+		case r.Tenant != nil:
+			x := r.Tenant
+			line = fmt.Sprintf("tenant %s %s %v %s", x.ID, x.State, x.Hosts, x.CreatedAt.Format(time.RFC3339Nano))
 		case r.Audit != nil:
 			a := r.Audit
 			line = fmt.Sprintf("audit %s/%d %s %s %s %s %x %x %x", a.Tenant, a.Seq, a.Time.Format(time.RFC3339Nano), a.Action, a.Outcome, a.ActorID, a.ActorIndex, a.Hash, a.Sealed)
@@ -387,9 +398,13 @@ func testDumpLoad(t *testing.T, s store.Store) {
 	seedAll(t, s)
 	before := dumpAll(t, s)
 	// 2 meta, 6 keys, 2 clusters, 8 windows, 2 principals, 2 tokens, 2 sessions,
-	// 2 access requests, 2 audit records, 2 checkpoints (lockouts are not dumped).
-	if len(before) != 30 {
-		t.Fatalf("Dump returned %d rows, want 30:\n%v", len(before), before)
+	// 2 access requests, 2 agents, 2 tenants, 2 audit records, 2 checkpoints (lockouts are not dumped).
+	if len(before) != 34 {
+		t.Fatalf("Dump returned %d rows, want 34:\n%v", len(before), before)
+	}
+	ai := slices.IndexFunc(before, func(l string) bool { return strings.HasPrefix(l, "agent ") })
+	if cl := slices.IndexFunc(before, func(l string) bool { return strings.HasPrefix(l, "cluster ") }); ai < cl {
+		t.Errorf("Dump yields agents (at %d) before clusters (at %d)", ai, cl)
 	}
 	// Parents come before children.
 	pi := slices.IndexFunc(before, func(l string) bool { return len(l) > 9 && l[:9] == "principal" })

@@ -64,6 +64,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AccessRequests", testAccessRequests},
 		{"DependentsDieWithPrincipal", testDependentsDieWithPrincipal},
 		{"IdentityTenantIsolation", testIdentityTenantIsolation},
+		{"WindowFeed", testWindowFeed},
+		{"WindowFeedConcurrent", testWindowFeedConcurrent},
+		{"Agents", testAgents},
+		{"TenantRegistry", testTenantRegistry},
+		{"Locker", testLocker},
+		{"TenantBound", testTenantBound},
 		{"Audit", testAudit},
 		{"AuditConcurrentAppends", testAuditConcurrentAppends},
 	}

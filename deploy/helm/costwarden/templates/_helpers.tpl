@@ -108,6 +108,12 @@ mounts:
 {{- if and $v.metrics.enabled $v.metrics.tokenSecret.name }}
   - {volume: metrics-token, from: metrics.tokenSecret.name, secret: {{ $v.metrics.tokenSecret.name | quote }}, dir: /etc/costwarden/metrics, items: [{key: {{ $v.metrics.tokenSecret.key | quote }}, path: token}]}
 {{- end }}
+{{- if and $server $v.audit.syslog.address }}
+{{- include "costwarden.caMount" (dict "name" "syslog-ca" "ca" $v.audit.syslog.ca "from" "audit.syslog.ca") }}
+{{- end }}
+{{- if and (not $server) $v.agent.joinTokenSecret.name }}
+  - {volume: join-token, from: agent.joinTokenSecret.name, secret: {{ $v.agent.joinTokenSecret.name | quote }}, dir: /etc/costwarden/join-token, items: [{key: {{ $v.agent.joinTokenSecret.key | quote }}, path: token}]}
+{{- end }}
 {{- end -}}
 
 {{- define "costwarden.caMount" -}}
@@ -139,8 +145,32 @@ win over .Values.config, whose schema admits only plain settings.
 {{- if ne $v.tls.mode "selfSigned" -}}
 {{- $_ := set $srv "tls" (dict "certFile" "/etc/costwarden/tls/tls.crt" "keyFile" "/etc/costwarden/tls/tls.key") -}}
 {{- end -}}
-{{- $_ := set $c "server" $srv -}}
+{{- range $key, $list := dict "allowCIDRs" $v.server.allowCIDRs "trustedProxies" $v.server.trustedProxies "internalAllowCIDRs" $v.metrics.allowCIDRs -}}
+{{- if $list -}}{{- $_ := set $srv $key $list -}}{{- end -}}
 {{- end -}}
+{{- if $v.agents.enabled -}}
+{{- $_ := set $srv "agentListen" (printf ":%d" (int $v.agents.port)) -}}
+{{- if $v.agents.allowCIDRs -}}{{- $_ := set $srv "agentAllowCIDRs" $v.agents.allowCIDRs -}}{{- end -}}
+{{- if $v.agents.serverNames -}}{{- $_ := set $c "agents" (dict "serverNames" $v.agents.serverNames) -}}{{- end -}}
+{{- end -}}
+{{- $_ := set $c "server" $srv -}}
+{{- $s := $v.audit.syslog -}}
+{{- $audit := dict "stdout" $v.audit.stdout -}}
+{{- if $s.address -}}
+{{- $sl := dict "address" $s.address "tls" $s.tls "facility" $s.facility "required" $s.required "timeout" $s.timeout -}}
+{{- if or $s.ca.secret $s.ca.configMap -}}{{- $_ := set $sl "caFile" "/etc/costwarden/syslog-ca/ca.crt" -}}{{- end -}}
+{{- $_ := set $audit "syslog" $sl -}}
+{{- end -}}
+{{- $_ := set $c "audit" $audit -}}
+{{- else -}}
+{{- $ag := dict "servers" $v.agent.servers -}}
+{{- if $v.agent.joinTokenSecret.name -}}{{- $_ := set $ag "joinTokenFile" "/etc/costwarden/join-token/token" -}}{{- end -}}
+{{- $_ := set $c "agent" $ag -}}
+{{- end -}}
+{{- $eg := dict -}}
+{{- if $v.egress.airGapped -}}{{- $_ := set $eg "airGapped" true -}}{{- end -}}
+{{- if $v.egress.allow -}}{{- $_ := set $eg "allow" $v.egress.allow -}}{{- end -}}
+{{- if $eg -}}{{- $_ := set $c "egress" $eg -}}{{- end -}}
 {{- $st := dict "driver" $v.storage.driver -}}
 {{- if eq $v.storage.driver "postgres" -}}
 {{- $p := $v.storage.postgres -}}
@@ -244,20 +274,103 @@ names the values to change.
 {{- if and $v.metrics.enabled (not $v.metrics.from) $v.networkPolicy.enabled -}}
 {{- fail "metrics.enabled needs metrics.from: the NetworkPolicy peers allowed to scrape (for example Prometheus's namespace)" -}}
 {{- end -}}
+{{- if eq $v.mode "agent" -}}
+{{- if not $v.agent.servers -}}
+{{- fail "mode agent needs agent.servers: the central server's agents listener, https://HOST:PORT (docs/install.md, \"Agents in other clusters\")" -}}
+{{- end -}}
+{{- if not $v.agent.joinTokenSecret.name -}}
+{{- fail "mode agent needs agent.joinTokenSecret.name: the Secret holding the join token that costwarden cluster add NAME printed on the central server" -}}
+{{- end -}}
+{{- if not $v.collect.prometheus.url -}}
+{{- fail "mode agent needs collect.prometheus.url and collect.prometheus.clusterName (the NAME given to costwarden cluster add): the agent collects this cluster from Prometheus" -}}
+{{- end -}}
+{{- if $v.metrics.enabled -}}
+{{- fail "metrics.enabled is for mode server: the agent serves no /metrics (its deliveries show on the central server: costwarden cluster list)" -}}
+{{- end -}}
+{{- if $v.agents.enabled -}}
+{{- fail "agents.enabled is for mode server (the central server's agents listener); an agent reports to agent.servers" -}}
+{{- end -}}
+{{- if $v.audit.syslog.address -}}
+{{- fail "audit.syslog.address is for mode server: the agent keeps no audit trail (the central server records its enrolments and refusals)" -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.agents.enabled $v.networkPolicy.enabled (not $v.agents.from) -}}
+{{- fail "agents.enabled needs agents.from: the NetworkPolicy peers of the agents (their clusters' egress addresses as ipBlock CIDRs)" -}}
+{{- end -}}
+{{- $internalPort := ternary (int $v.metrics.port) 9003 (and $v.metrics.enabled true) -}}
+{{- if and $v.agents.enabled (or (eq (int $v.agents.port) 8443) (eq (int $v.agents.port) $internalPort)) -}}
+{{- fail (printf "agents.port %d is taken by another listener (8443 is HTTPS, %d the internal metrics listener)" (int $v.agents.port) $internalPort) -}}
+{{- end -}}
+{{- if and (eq $v.mode "server") $v.audit.syslog.address -}}
+{{- if not $v.audit.syslog.tls -}}
+{{- fail "audit.syslog.tls: false would send the audit trail across the network in clear text; the chart speaks RFC 5425 (syslog over TLS) only" -}}
+{{- end -}}
+{{- if $v.egress.airGapped -}}
+{{- fail "audit.syslog.address is not reachable with egress.airGapped: true; keep audit.stdout and ship the pod's log instead" -}}
+{{- end -}}
+{{- end -}}
+{{- $hosted := dig "hosted" "enabled" false (default dict $v.config) -}}
+{{- if $hosted -}}
+{{- if ne $v.mode "server" -}}
+{{- fail "config.hosted.enabled is for mode server" -}}
+{{- end -}}
+{{- if not $v.agents.enabled -}}
+{{- fail "config.hosted.enabled needs agents.enabled: hosted tenants' clusters report through agents only" -}}
+{{- end -}}
+{{- if $v.collect.prometheus.url -}}
+{{- fail "config.hosted.enabled refuses collect.prometheus.url: hosted tenants' clusters report through agents only" -}}
+{{- end -}}
+{{- if $v.auth.oidc.issuer -}}
+{{- fail "config.hosted.enabled refuses auth.oidc.issuer: single sign-on is one provider for the installation and is not available in hosted mode" -}}
+{{- end -}}
+{{- if and $v.metrics.enabled $v.metrics.tokenSecret.name -}}
+{{- fail "config.hosted.enabled refuses metrics.tokenSecret: the cost metrics would mix tenants" -}}
+{{- end -}}
+{{- end -}}
 {{- range $m := (include "costwarden.mounts" . | fromYaml).mounts -}}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" (default $m.configMap $m.secret)) -}}
 {{- fail (printf "%s is not the name of a Secret or ConfigMap (lower-case letters, digits, '-' and '.'); the value is not repeated here in case it is a secret" $m.from) -}}
 {{- end -}}
 {{- end -}}
-{{- range $name, $url := dict "collect.prometheus.url" $v.collect.prometheus.url "auth.oidc.issuer" $v.auth.oidc.issuer "keys.awskms.endpoint" $v.keys.awskms.endpoint -}}
+{{- $urls := dict "collect.prometheus.url" $v.collect.prometheus.url "auth.oidc.issuer" $v.auth.oidc.issuer "keys.awskms.endpoint" $v.keys.awskms.endpoint -}}
+{{- range $i, $url := $v.agent.servers -}}{{- $_ := set $urls (printf "agent.servers[%d]" $i) $url -}}{{- end -}}
+{{- range $name, $url := $urls -}}
 {{- if regexMatch "^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@" $url -}}
 {{- fail (printf "%s must not carry credentials (user:password@host): credentials come from files mounted from Secrets" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- with $v.agent.joinTokenSecret.name -}}
+{{- if or (hasPrefix "cwj1." .) (not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" .)) -}}
+{{- fail "agent.joinTokenSecret.name must name the Secret that holds the join token (kubectl create secret generic costwarden-join-token --from-file=token=...), not the token; the value is not repeated here" -}}
 {{- end -}}
 {{- end -}}
 {{- if $v.networkPolicy.enabled -}}
 {{- range $dest := include "costwarden.egressNeeded" . | fromYamlArray -}}
 {{- if not (index $v.networkPolicy.egress $dest).to -}}
 {{- fail (printf "networkPolicy.egress.%s.to is empty but the configuration connects to it: name its pods (namespaceSelector/podSelector) or addresses (ipBlock)" $dest) -}}
+{{- end -}}
+{{- end -}}
+{{- $dests := list -}}
+{{- if eq $v.mode "agent" -}}
+{{- range $url := $v.agent.servers -}}
+{{- $port := regexFind ":[0-9]+/?$" (trimPrefix "https://" $url) | trimPrefix ":" | trimSuffix "/" | default "443" -}}
+{{- $dests = append $dests (dict "value" "agent.servers" "addr" $url "port" $port "dest" "centralServer") -}}
+{{- end -}}
+{{- else if $v.audit.syslog.address -}}
+{{- $dests = append $dests (dict "value" "audit.syslog.address" "addr" $v.audit.syslog.address "port" (regexFind "[0-9]+$" $v.audit.syslog.address) "dest" "syslog") -}}
+{{- end -}}
+{{- range $a := $v.egress.allow -}}
+{{- $dests = append $dests (dict "value" "egress.allow" "addr" $a "port" (regexFind "[0-9]+$" $a) "dest" "allow") -}}
+{{- end -}}
+{{- range $d := $dests -}}
+{{- $open := false -}}
+{{- range $p := (index $v.networkPolicy.egress $d.dest).ports -}}
+{{- $lo := int $p.port -}}
+{{- $hi := int (default $p.port $p.endPort) -}}
+{{- if and (eq $p.protocol "TCP") (ge (atoi $d.port) $lo) (le (atoi $d.port) $hi) -}}{{- $open = true -}}{{- end -}}
+{{- end -}}
+{{- if not $open -}}
+{{- fail (printf "%s %s: TCP port %s is not in networkPolicy.egress.%s.ports, so the NetworkPolicy would drop the connection" $d.value $d.addr $d.port $d.dest) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -273,5 +386,7 @@ names the values to change.
 {{- if eq $v.keys.provider "awskms" -}}{{- $d = append $d "kms" -}}{{- end -}}
 {{- if and (eq $v.mode "server") $v.auth.oidc.issuer -}}{{- $d = append $d "oidc" -}}{{- end -}}
 {{- if eq $v.mode "agent" -}}{{- $d = append $d "centralServer" -}}{{- end -}}
+{{- if and (eq $v.mode "server") $v.audit.syslog.address -}}{{- $d = append $d "syslog" -}}{{- end -}}
+{{- if $v.egress.allow -}}{{- $d = append $d "allow" -}}{{- end -}}
 {{- toYaml $d -}}
 {{- end -}}

@@ -351,3 +351,55 @@ func (s *Server) Stop() {
 func (s *Server) Checkpoint(ctx context.Context) error {
 	return s.Exec(ctx, "postgres", "CHECKPOINT")
 }
+
+// Halt stops the server (fast shutdown) and keeps its data: Restart starts it
+// again on the same port (an outage of the database in a test).
+func (s *Server) Halt() error {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return errors.New("pgtest: the server is not running")
+	}
+	p := s.cmd.Process
+	s.cmd = nil
+	if err := p.Signal(syscall.SIGINT); err != nil {
+		return err
+	}
+	for i := 0; i < 300; i++ {
+		if err := p.Signal(syscall.Signal(0)); err != nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.Kill()
+	return errors.New("pgtest: the server did not stop within 30s; killed")
+}
+
+// Restart starts a halted server again on its port.
+func (s *Server) Restart() error {
+	bin, err := BinDir()
+	if err != nil {
+		return err
+	}
+	return s.startOnce(bin)
+}
+
+// QueryInts runs a query returning one row of integers, as the superuser on
+// database db.
+func (s *Server) QueryInts(ctx context.Context, db, q string, dst ...*int) error {
+	conn, err := pgx.ConnectConfig(ctx, s.adminConfig(db))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	vals := make([]int64, len(dst))
+	ptrs := make([]any, len(dst))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := conn.QueryRow(ctx, q).Scan(ptrs...); err != nil {
+		return fmt.Errorf("%s: %w", q, err)
+	}
+	for i, v := range vals {
+		*dst[i] = int(v)
+	}
+	return nil
+}
