@@ -156,7 +156,7 @@ func (r *Runner) hold(ctx context.Context, name string, l store.Lock, job func(c
 }
 
 func jitter(d time.Duration) time.Duration {
-	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+	return d + time.Duration(rand.Int64N(int64(d)/5+1)) // #nosec G404 -- spreads retries of replicas in time; not a secret
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -77,7 +77,7 @@ func (s *Store) TryLock(ctx context.Context, name string) (store.Lock, error) {
 		_, _ = conn.Exec(ctx, fmt.Sprintf("SET idle_session_timeout = %d", idle.Milliseconds()))
 	}
 	l := &pgLock{conn: conn, key: key, name: name, stop: make(chan struct{}), lost: make(chan struct{}), done: make(chan struct{})}
-	go l.keepalive(s.leaseCheck)
+	go l.keepalive(s.leaseCheck) // #nosec G118 -- lives as long as the lease (stopped by Release through l.stop), not as the call that took it
 	return l, nil
 }
 
