@@ -195,19 +195,27 @@ func TestAKSNodesPricedFromCatalog(t *testing.T) {
 
 func TestEKSNodeOutsideBundledRegionsFallsBackWithWarning(t *testing.T) {
 	p := pricer(t, pricing.Config{Catalogs: bundled(t)})
-	// The bundled AWS prices cover us-east-1 only (no published per-region table was
-	// reachable, see catalogs/README.md): an EKS node in eu-west-1 is priced with custom
-	// prices and flagged, never with another region's price.
-	n := &cost.Node{Name: "ip-10-0-0-1.eu-west-1.compute.internal", ProviderID: "aws:///eu-west-1a/i-0abc",
-		Labels: map[string]string{"eks.amazonaws.com/nodegroup": "ng-1", "node.kubernetes.io/instance-type": "m5.xlarge",
-			"topology.kubernetes.io/region": "eu-west-1"}, CPUCores: 4, RAMBytes: 16 * gib}
-	np := p.Node(n)
 	cu := pricing.DefaultCustom()
-	if np.Source != "custom" || np.CPU != cu.CPU || !strings.Contains(np.Warning, `"eu-west-1"`) || !strings.Contains(np.Warning, "aws/") {
-		t.Errorf("EKS m5.xlarge in eu-west-1: %+v, want custom prices with a warning naming the region", np)
+	eks := func(region, it string, cores, ramGiB float64) *cost.Node {
+		return &cost.Node{Name: "ip-10-0-0-1." + region + ".compute.internal", ProviderID: "aws:///" + region + "a/i-0abc",
+			Labels: map[string]string{"eks.amazonaws.com/nodegroup": "ng-1", "node.kubernetes.io/instance-type": it,
+				"topology.kubernetes.io/region": region}, CPUCores: cores, RAMBytes: ramGiB * gib}
 	}
-	// The same node in us-east-1 is priced from the catalog.
-	n.Labels["topology.kubernetes.io/region"] = "us-east-1"
-	n.ProviderID = "aws:///us-east-1a/i-0abc"
-	checkCatalogPriced(t, p, nodeCase{name: "EKS m5.xlarge us-east-1", node: n, list: 0.192, source: "aws/2026-07-20 us-east-1 m5.xlarge on-demand"})
+	// us-east-1 is Karpenter's current table; eu-west-1 and the other large
+	// regions come from the ec2instances.info snapshot, for types not repriced since.
+	checkCatalogPriced(t, p, nodeCase{name: "EKS m5.xlarge us-east-1", node: eks("us-east-1", "m5.xlarge", 4, 16), list: 0.192,
+		source: "aws/2026-07-20 us-east-1 m5.xlarge on-demand"})
+	checkCatalogPriced(t, p, nodeCase{name: "EKS m5.xlarge eu-west-1", node: eks("eu-west-1", "m5.xlarge", 4, 16), list: 0.214,
+		source: "aws/2026-07-20 eu-west-1 m5.xlarge on-demand"})
+	checkCatalogPriced(t, p, nodeCase{name: "EKS c6i.2xlarge ap-southeast-1", node: eks("ap-southeast-1", "c6i.2xlarge", 8, 16), list: 0.392,
+		source: "aws/2026-07-20 ap-southeast-1 c6i.2xlarge on-demand"})
+	// A region the catalog does not bundle, and a type newer than the snapshot
+	// outside us-east-1: custom prices, flagged, never another region's price.
+	for _, n := range []*cost.Node{eks("sa-east-1", "m5.xlarge", 4, 16), eks("eu-west-1", "m7i.xlarge", 4, 16)} {
+		np := p.Node(n)
+		region := n.Labels["topology.kubernetes.io/region"]
+		if np.Source != "custom" || np.CPU != cu.CPU || !strings.Contains(np.Warning, `"`+region+`"`) || !strings.Contains(np.Warning, "aws/") {
+			t.Errorf("EKS %s in %s: %+v, want custom prices with a warning naming the region", n.Labels["node.kubernetes.io/instance-type"], region, np)
+		}
+	}
 }

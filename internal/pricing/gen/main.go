@@ -6,6 +6,11 @@
 //     github.com/aws/karpenter-provider-aws). Fetch the module with
 //     `go mod download -json github.com/aws/karpenter-provider-aws@VERSION` and pass
 //     -aws-module with the version so it is recorded.
+//   - AWS regions besides us-east-1 (-aws-ec2instances): an ec2instances.info
+//     snapshot (instances.json, scraped from AWS's published price list), such as the
+//     one embedded in the github.com/cristim/ec2-instances-info module, or an excerpt
+//     in its layout (sources/aws-ec2instances.json). Only instance types whose
+//     us-east-1 price in the snapshot equals Karpenter's current one are carried.
 //   - GCP (-gcp): pricing.yml of github.com/Cyclenerd/google-cloud-pricing-cost-calculator
 //     (generated from Google's Cloud Billing Catalog API), or an excerpt of it in the
 //     same layout (sources/gcp-pricing.yml). Sizes of a covered family that the source
@@ -57,6 +62,10 @@ func run(args []string, log io.Writer) error {
 	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
 	aws := fs.String("aws", "", "zz_generated.pricing_aws.go of the Karpenter AWS provider")
 	awsModule := fs.String("aws-module", "", "module@version the -aws file comes from (recorded as the source)")
+	ec2 := fs.String("aws-ec2instances", "", "instances.json of ec2instances.info, or an excerpt in its layout: adds -aws-regions to the -aws catalog")
+	ec2Source := fs.String("aws-ec2instances-source", "", "where the -aws-ec2instances file comes from (recorded as the source)")
+	ec2Published := fs.String("aws-ec2instances-published", "", "when the -aws-ec2instances snapshot was taken (recorded)")
+	awsRegions := fs.String("aws-regions", defaultAWSRegions, "comma-separated AWS regions to add from -aws-ec2instances")
 	gcp := fs.String("gcp", "", "pricing.yml of Cyclenerd/google-cloud-pricing-cost-calculator, or an excerpt in its layout")
 	gcpSource := fs.String("gcp-source", "", "repository, path and commit the -gcp file comes from (recorded as the source)")
 	gcpRegions := fs.String("gcp-regions", defaultGCPRegions, "comma-separated GCP regions to keep")
@@ -81,6 +90,18 @@ func run(args []string, log io.Writer) error {
 		c, err := FromKarpenter(src, *awsModule, *retrieved)
 		if err != nil {
 			return err
+		}
+		if *ec2 != "" {
+			if *ec2Source == "" || *ec2Published == "" {
+				return errors.New("-aws-ec2instances-source and -aws-ec2instances-published are required with -aws-ec2instances (where and when the snapshot comes from)")
+			}
+			snap, err := os.ReadFile(*ec2)
+			if err != nil {
+				return err
+			}
+			if err := AddEC2Instances(c, snap, *ec2Source, *ec2Published, *retrieved, splitList(*awsRegions)); err != nil {
+				return fmt.Errorf("%s: %w", *ec2, err)
+			}
 		}
 		cats = append(cats, c)
 	}
@@ -123,6 +144,9 @@ func run(args []string, log io.Writer) error {
 			return err
 		}
 		cats = append(cats, cs...)
+	}
+	if *ec2 != "" && *aws == "" {
+		return errors.New("-aws-ec2instances needs -aws: the snapshot is checked against Karpenter's current us-east-1 prices")
 	}
 	if len(cats) == 0 {
 		return errors.New("nothing to do: give -aws, -gcp, -azure and/or -published")
