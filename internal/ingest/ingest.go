@@ -82,7 +82,11 @@ type Ingester struct {
 	sets   *sets.Sets
 	opts   Options
 
-	live      atomic.Pointer[cost.Set]
+	live atomic.Pointer[cost.Set]
+	// pending is the last computation of the hour before the open one, kept
+	// from the moment the next hour's first minute is computed until that hour
+	// is stored (collect.closeDelay later), so queries never lose it between.
+	pending   atomic.Pointer[cost.Set]
 	closedAny atomic.Bool
 	wake      chan struct{} // asks the history loop for a repair pass
 
@@ -200,6 +204,19 @@ func (in *Ingester) Ready() bool { return in.closedAny.Load() }
 
 // Live returns the open hour computed up to the last whole sampling interval, or nil.
 func (in *Ingester) Live() *cost.Set { return in.live.Load() }
+
+// Open returns the sets computed but not stored yet: the hour that ended and
+// waits to be closed (when there is one), and the open hour. Queries add them
+// to what is stored (query.LiveSource).
+func (in *Ingester) Open() []*cost.Set {
+	var out []*cost.Set
+	for _, s := range []*cost.Set{in.pending.Load(), in.live.Load()} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // maxAttempts is how often the backfill tries one hour before moving on (the repair
 // passes keep retrying it).
@@ -337,6 +354,9 @@ func (in *Ingester) stored(h time.Time) {
 	in.closedAny.Store(true)
 	if l := in.live.Load(); l != nil && l.Window.Start.Equal(h) {
 		in.live.CompareAndSwap(l, nil)
+	}
+	if p := in.pending.Load(); p != nil && !p.Window.Start.After(h) {
+		in.pending.CompareAndSwap(p, nil)
 	}
 }
 
@@ -715,7 +735,11 @@ func (in *Ingester) refreshOpen(ctx context.Context, now time.Time) {
 		in.opts.Log.Info("source recovered", "cluster", in.src.Name())
 		in.kick()
 	}
-	in.live.Store(set)
+	if old := in.live.Swap(set); old != nil && old.Window.Start.Before(set.Window.Start) {
+		// The hour that just ended is not stored yet: serve its last
+		// computation until it is.
+		in.pending.Store(old)
+	}
 	in.mu.Lock()
 	in.status.LiveThrough = end
 	in.mu.Unlock()
@@ -724,8 +748,13 @@ func (in *Ingester) refreshOpen(ctx context.Context, now time.Time) {
 // storeLiveAsPartial stores the last open-hour computation of hour h, if there is
 // one and nothing is stored for h yet, marked partial.
 func (in *Ingester) storeLiveAsPartial(ctx context.Context, h time.Time) {
-	live := in.live.Load()
-	if live == nil || !live.Window.Start.Equal(h) {
+	var live *cost.Set
+	for _, s := range in.Open() {
+		if s.Window.Start.Equal(h) {
+			live = s
+		}
+	}
+	if live == nil {
 		return
 	}
 	stored, err := in.sets.Stored(ctx, in.src.Name(), cost.Hourly, h, h.Add(time.Second))

@@ -180,9 +180,10 @@ func parseShareParams(v url.Values, q *allocation.Query) error {
 	return nil
 }
 
-// LiveSource provides open (not yet stored) sets, such as the current hour.
+// LiveSource provides sets not stored yet: the open hour, and an hour that has
+// ended but is not closed yet.
 type LiveSource interface {
-	Live() *cost.Set
+	Open() []*cost.Set
 }
 
 // AssetsResult sums assets over a window.

@@ -265,26 +265,29 @@ func (s *Service) aggregateWindow(ctx context.Context, in store.WindowInfo, q al
 	return agg, nil
 }
 
-// liveSets returns the open sets that fall in [from, to) and are not stored yet.
+// liveSets returns the sets not stored yet that fall in [from, to): those no
+// stored window the query reads (hourly or daily) covers already.
 func (s *Service) liveSets(ctx context.Context, units []unit, from, to time.Time) ([]*cost.Set, error) {
 	var out []*cost.Set
 	for _, l := range s.live {
-		set := l.Live()
-		if set == nil || !set.Window.Start.Before(to) || set.Window.Start.Before(from) {
-			continue
-		}
-		id, err := s.sets.ClusterID(ctx, set.Cluster)
-		if err != nil {
-			return nil, err
-		}
-		stored := false
-		for _, u := range units {
-			if u.info.ClusterID == id && u.info.Resolution == uint8(cost.Hourly) && u.info.Start.Equal(set.Window.Start) {
-				stored = true
+		for _, set := range l.Open() {
+			if !set.Window.Start.Before(to) || set.Window.Start.Before(from) {
+				continue
 			}
-		}
-		if !stored {
-			out = append(out, set)
+			id, err := s.sets.ClusterID(ctx, set.Cluster)
+			if err != nil {
+				return nil, err
+			}
+			stored := false
+			for _, u := range units {
+				end := u.info.Start.Add(cost.Resolution(u.info.Resolution).Duration())
+				if u.info.ClusterID == id && !set.Window.Start.Before(u.info.Start) && set.Window.Start.Before(end) {
+					stored = true
+				}
+			}
+			if !stored {
+				out = append(out, set)
+			}
 		}
 	}
 	return out, nil
