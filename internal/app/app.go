@@ -191,7 +191,7 @@ func Serve(ctx context.Context, cfg config.Config, env Env) error {
 		if err != nil {
 			return fmt.Errorf("server.internalAllowCIDRs: %w", err)
 		}
-		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux, Allow: internalAllow})
+		listeners = append(listeners, server.Listener{Name: "internal", Addr: cfg.Server.InternalListen, Handler: imux, TLS: cfg.Server.InternalTLS, Allow: internalAllow})
 		if !isLoopback(cfg.Server.InternalListen) {
 			log.Warn("the internal listener (metrics) is not bound to loopback; restrict who can reach it", "addr", cfg.Server.InternalListen)
 		}

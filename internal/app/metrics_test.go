@@ -3,6 +3,8 @@ package app_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -17,10 +19,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/costwarden/costwarden/internal/server"
 )
 
 // TestPrometheusScrapesCostMetrics: Debian's Prometheus scrapes the internal
-// listener twice, with the scrape token and without it. With it the scrape is
+// listener over TLS (server.internalTLS; plain HTTP is refused) twice, with the
+// scrape token and without it. With it the scrape is
 // up and OpenCost's cost series arrive; without it the scrape fails (401).
 func TestPrometheusScrapesCostMetrics(t *testing.T) {
 	if testing.Short() {
@@ -40,16 +45,36 @@ func TestPrometheusScrapesCostMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Server.MetricsTokenFile = tokenFile
+	cfg.Server.InternalTLS = true
 	r := serve(t, cfg)
 	r.waitLog(t, "backfill complete")
 
+	// The metrics listener speaks only TLS, with the server's certificate.
+	caFile := filepath.Join(cfg.DataDir, server.SelfSignedCert)
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatal("no certificate in " + caFile)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	if resp, err := http.Get("http://" + r.internal + "/metrics"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || strings.Contains(string(body), "costwarden_") {
+			t.Errorf("plain HTTP to the TLS metrics listener: %d %.200s", resp.StatusCode, body)
+		}
+	}
+
 	// Directly: no token, a wrong one, the right one.
 	scrape := func(tok string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+r.internal+"/metrics", nil)
+		req, _ := http.NewRequest("GET", "https://"+r.internal+"/metrics", nil)
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,12 +111,16 @@ func TestPrometheusScrapesCostMetrics(t *testing.T) {
   scrape_timeout: 1s
 scrape_configs:
   - job_name: with-token
+    scheme: https
+    tls_config: {ca_file: %s}
     authorization:
       credentials_file: %s
     static_configs: [{targets: ["%s"]}]
   - job_name: without-token
+    scheme: https
+    tls_config: {ca_file: %s}
     static_configs: [{targets: ["%s"]}]
-`, tokenFile, r.internal, r.internal)
+`, caFile, tokenFile, r.internal, caFile, r.internal)
 	confFile := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

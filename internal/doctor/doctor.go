@@ -356,6 +356,15 @@ func (r *run) listeners() {
 			"server.internalListen is "+c.Server.InternalListen+" and server.internalAllowCIDRs is empty.",
 			"Bind server.internalListen to 127.0.0.1, or set server.internalAllowCIDRs to your Prometheus's addresses.")
 	}
+	if c.Server.InternalListen != "" && !loopback(c.Server.InternalListen) && !c.Server.InternalTLS {
+		sev := Low
+		if c.Server.MetricsTokenFile != "" {
+			sev = Medium // the scrape token and the cost series cross the network in clear
+		}
+		r.add("listeners.internal-plaintext", sev, "The metrics listener serves plain HTTP beyond this host",
+			"server.internalListen is "+c.Server.InternalListen+" without server.internalTLS: the scrape token and what /metrics carries travel unencrypted.",
+			"Set server.internalTLS: true and scrape with scheme https and the server certificate's CA.")
+	}
 }
 
 // loopback reports whether a listen address binds only loopback.

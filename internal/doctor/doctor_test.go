@@ -86,7 +86,13 @@ func TestEachCheck(t *testing.T) {
 		{"accounts.inactive", doctor.Low, func(in *doctor.Input) { in.Principals[1].LastSeenAt = now.Add(-31 * 24 * time.Hour) }},
 		{"tokens.no-expiry", doctor.High, func(in *doctor.Input) { in.Tokens = []doctor.Token{{ID: "t_1"}} }},
 		{"listeners.public-open", doctor.Medium, func(in *doctor.Input) { in.Config.Server.Listen = ":8443" }},
-		{"listeners.internal-open", doctor.High, func(in *doctor.Input) { in.Config.Server.InternalListen = "0.0.0.0:9003" }},
+		{"listeners.internal-open", doctor.High, func(in *doctor.Input) {
+			in.Config.Server.InternalListen, in.Config.Server.InternalTLS = "0.0.0.0:9003", true
+		}},
+		{"listeners.internal-plaintext", doctor.Medium, func(in *doctor.Input) {
+			in.Config.Server.InternalListen, in.Config.Server.InternalAllowCIDRs = "10.0.0.5:9003", []string{"10.0.0.0/8"}
+			in.Config.Server.MetricsTokenFile = "/etc/costwarden/metrics/token"
+		}},
 		{"audit.tampered", doctor.Critical, func(in *doctor.Input) { in.AuditOK, in.AuditFirstBad = false, "record 3 is missing (deleted)" }},
 		{"audit.unverifiable", doctor.High, func(in *doctor.Input) { in.AuditErr = errors.New("store down") }},
 		{"audit.no-central-copy", doctor.Low, func(in *doctor.Input) { in.Config.Audit.File = "" }},
@@ -104,10 +110,11 @@ func TestEachCheck(t *testing.T) {
 			t.Errorf("%s: findings %v (worst %s), want only %s at %s", tt.id, ids(r), r.Worst, tt.id, tt.sev)
 		}
 	}
-	// Allowlists silence the listener findings.
+	// Allowlists (and TLS on the metrics listener) silence the listener findings.
 	in := good(t)
 	in.Config.Server.Listen, in.Config.Server.AllowCIDRs = ":8443", []string{"10.0.0.0/8"}
 	in.Config.Server.InternalListen, in.Config.Server.InternalAllowCIDRs = "0.0.0.0:9003", []string{"10.1.2.3/32"}
+	in.Config.Server.InternalTLS = true
 	if r := doctor.Run(in); len(r.Findings) != 0 {
 		t.Errorf("listeners with allowlists: %v", ids(r))
 	}

@@ -193,6 +193,7 @@ var settings = []setting{
 			"server.trustedProxies":     []any{"10.244.0.0/16"},
 			"server.internalAllowCIDRs": []any{"10.244.0.0/16"},
 			"server.internalListen":     ":9003",
+			"server.internalTLS":        true,
 		},
 		absent:   []string{"server.agentListen", "server.agentAllowCIDRs"},
 		ports:    []string{"https/8443", "metrics/9003"},

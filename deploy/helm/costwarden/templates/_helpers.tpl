@@ -138,6 +138,7 @@ win over .Values.config, whose schema admits only plain settings.
 {{- $srv := dict "listen" ":8443" "internalListen" "127.0.0.1:9003" -}}
 {{- if $v.metrics.enabled -}}
 {{- $_ := set $srv "internalListen" (printf ":%d" (int $v.metrics.port)) -}}
+{{- $_ := set $srv "internalTLS" true -}}
 {{- if $v.metrics.tokenSecret.name -}}
 {{- $_ := set $srv "metricsTokenFile" "/etc/costwarden/metrics/token" -}}
 {{- end -}}
