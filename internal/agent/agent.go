@@ -43,6 +43,7 @@ import (
 	"github.com/costwarden/costwarden/internal/codec"
 	"github.com/costwarden/costwarden/internal/sets"
 	"github.com/costwarden/costwarden/internal/store"
+	"github.com/costwarden/costwarden/internal/wait"
 )
 
 // Meta is the local store's key/value area (delivery state).
@@ -277,7 +278,7 @@ func (a *Agent) enrolWithRetry(ctx context.Context) (*Identity, error) {
 			return nil, err
 		}
 		a.log.Warn("enrolment failed; retrying", "error", err, "retry_in", backoff.String())
-		if !sleep(ctx, backoff) {
+		if !wait.Sleep(ctx, backoff) {
 			return nil, ctx.Err()
 		}
 		backoff = min(2*backoff, a.opts.RetryMax)
@@ -397,17 +398,6 @@ func (a *Agent) Status() Status {
 	return a.status
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
 // Run pushes the outbox and renews the certificate until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
 	if a.identity() == nil {
@@ -432,16 +422,16 @@ func (a *Agent) renewLoop(ctx context.Context) {
 		id := a.identity()
 		life := id.NotAfter().Sub(id.NotBefore())
 		due := id.NotBefore().Add(time.Duration(float64(life) * a.opts.RenewAt))
-		wait := due.Sub(a.ServerNow())
-		if wait > 0 {
-			if !sleep(ctx, min(wait, a.opts.Poll)) {
+		left := due.Sub(a.ServerNow())
+		if left > 0 {
+			if !wait.Sleep(ctx, min(left, a.opts.Poll)) {
 				return
 			}
 			continue
 		}
 		if !a.ServerNow().Before(id.NotAfter()) {
 			a.fail(fmt.Errorf("the client certificate expired at %s before it could be renewed: enrol again with a new join token (costwarden cluster token NAME)", id.NotAfter().UTC().Format(time.RFC3339)))
-			if !sleep(ctx, a.opts.RetryMax) {
+			if !wait.Sleep(ctx, a.opts.RetryMax) {
 				return
 			}
 			continue
@@ -451,7 +441,7 @@ func (a *Agent) renewLoop(ctx context.Context) {
 				return
 			}
 			a.fail(err)
-			if !sleep(ctx, backoff) {
+			if !wait.Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, a.opts.RetryMax)

@@ -13,6 +13,7 @@ import (
 	"github.com/costwarden/costwarden/internal/agentapi"
 	"github.com/costwarden/costwarden/internal/cost"
 	"github.com/costwarden/costwarden/internal/store"
+	"github.com/costwarden/costwarden/internal/wait"
 )
 
 // ackedKey is the local meta key holding the delivery state: for each hour,
@@ -93,7 +94,7 @@ func (a *Agent) pushLoop(ctx context.Context) {
 				return
 			}
 			a.fail(fmt.Errorf("reading the outbox: %w", err))
-			sleep(ctx, a.opts.Poll)
+			wait.Sleep(ctx, a.opts.Poll)
 			continue
 		}
 		a.mu.Lock()
@@ -131,7 +132,7 @@ func (a *Agent) pushLoop(ctx context.Context) {
 			break
 		}
 		if failed {
-			if !sleep(ctx, backoff) {
+			if !wait.Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, a.opts.RetryMax)
@@ -151,7 +152,7 @@ func (a *Agent) pushLoop(ctx context.Context) {
 			a.prune(ctx)
 		}
 		a.heartbeat(ctx)
-		sleep(ctx, a.opts.Poll)
+		wait.Sleep(ctx, a.opts.Poll)
 	}
 }
 

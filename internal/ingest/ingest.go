@@ -24,6 +24,7 @@ import (
 	"github.com/costwarden/costwarden/internal/cost"
 	"github.com/costwarden/costwarden/internal/pricing"
 	"github.com/costwarden/costwarden/internal/sets"
+	"github.com/costwarden/costwarden/internal/wait"
 )
 
 // DESIGN
@@ -417,7 +418,7 @@ func (in *Ingester) Backfill(ctx context.Context, from, to time.Time) error {
 			attempts++
 			if attempts < maxAttempts {
 				in.opts.Log.Warn("backfill: hour failed; retrying", "cluster", in.src.Name(), "hour", h, "attempt", attempts, "error", err)
-				if !in.sleep(ctx, in.retryIn(h)) {
+				if !wait.Sleep(ctx, in.retryIn(h)) {
 					return ctx.Err()
 				}
 				continue
@@ -458,21 +459,6 @@ func (in *Ingester) retryIn(h time.Time) time.Duration {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return max(0, in.retry[h].next.Sub(in.opts.Now()))
-}
-
-// sleep waits d (in real time) or until ctx ends; false when ctx ended.
-func (in *Ingester) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		d = time.Millisecond
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // fill computes and stores hour h unless another loop is on it, recording success
@@ -638,7 +624,7 @@ func (in *Ingester) backfillFrom(ctx context.Context, from, liveFrom time.Time) 
 		}
 		in.failed(time.Time{}, err)
 		in.opts.Log.Warn("finding the history the source holds; retrying", "cluster", in.src.Name(), "error", err)
-		if !in.sleep(ctx, in.retryIn(time.Time{})) {
+		if !wait.Sleep(ctx, in.retryIn(time.Time{})) {
 			break
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/costwarden/costwarden/internal/store"
+	"github.com/costwarden/costwarden/internal/wait"
 )
 
 // Options tune a Runner.
@@ -108,7 +109,7 @@ func (r *Runner) Run(ctx context.Context, name string, job func(ctx context.Cont
 			r.hold(ctx, name, l, job, log)
 			continue
 		}
-		if !sleep(ctx, jitter(r.opts.Retry)) {
+		if !wait.Sleep(ctx, jitter(r.opts.Retry)) {
 			return
 		}
 	}
@@ -151,21 +152,10 @@ func (r *Runner) hold(ctx context.Context, name string, l store.Lock, job func(c
 	rcancel()
 	if ctx.Err() == nil && (lost || err != nil) {
 		// Give the others a chance, and the database time to recover.
-		sleep(ctx, jitter(r.opts.Retry))
+		wait.Sleep(ctx, jitter(r.opts.Retry))
 	}
 }
 
 func jitter(d time.Duration) time.Duration {
 	return d + time.Duration(rand.Int64N(int64(d)/5+1)) // #nosec G404 -- spreads retries of replicas in time; not a secret
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/bench/procinfo"
 	"github.com/costwarden/costwarden/internal/cost"
 	"github.com/costwarden/costwarden/internal/seal"
 	"github.com/costwarden/costwarden/internal/sets"
@@ -58,36 +59,6 @@ func main() {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "agentload: "+format+"\n", args...)
-}
-
-func freePort(host string) (string, error) {
-	l, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// mem returns a process's resident set and its peak, in bytes.
-func mem(pid int) (cur, hwm int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 {
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			switch f[0] {
-			case "VmRSS:":
-				cur = v << 10
-			case "VmHWM:":
-				hwm = v << 10
-			}
-		}
-	}
-	return cur, hwm
 }
 
 type proc struct {
@@ -118,7 +89,7 @@ func start(name, bin, logDir string, env []string, args ...string) (*proc, error
 }
 
 func (p *proc) sample() {
-	_, hwm := mem(p.cmd.Process.Pid)
+	_, hwm := procinfo.Memory(p.cmd.Process.Pid)
 	p.mu.Lock()
 	if hwm > p.peak {
 		p.peak = hwm
@@ -193,11 +164,11 @@ func run(nClusters, pods int, keep bool) error {
 		return err
 	}
 	keyFile := filepath.Join(tmp, "costwarden.key")
-	agentsA, err := freePort("127.0.0.2")
+	agentsA, err := procinfo.FreeAddr("127.0.0.2")
 	if err != nil {
 		return fmt.Errorf("a second loopback address is needed: %w", err)
 	}
-	agentsB, err := freePort("127.0.0.3")
+	agentsB, err := procinfo.FreeAddr("127.0.0.3")
 	if err != nil {
 		return err
 	}
@@ -225,7 +196,7 @@ func run(nClusters, pods int, keep bool) error {
 	}
 	var replicas []*proc
 	for _, r := range []struct{ name, ip, agents string }{{"replica-a", "127.0.0.2", agentsA}, {"replica-b", "127.0.0.3", agentsB}} {
-		listen, err := freePort(r.ip)
+		listen, err := procinfo.FreeAddr(r.ip)
 		if err != nil {
 			return err
 		}
@@ -266,7 +237,7 @@ func run(nClusters, pods int, keep bool) error {
 			}
 		}
 	}()
-	_, idleA := mem(replicas[0].cmd.Process.Pid)
+	_, idleA := procinfo.Memory(replicas[0].cmd.Process.Pid)
 	logf("starting %d agents of %d pods at once", nClusters, pods)
 	began := time.Now()
 	var agents []*proc

@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,6 +34,7 @@ import (
 	"time"
 
 	"github.com/costwarden/costwarden/internal/bench"
+	"github.com/costwarden/costwarden/internal/bench/procinfo"
 )
 
 type figure struct {
@@ -54,35 +54,6 @@ func main() {
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-}
-
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func rss(pid int) (cur, hwm int64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 {
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			switch f[0] {
-			case "VmRSS:":
-				cur = v << 10
-			case "VmHWM:":
-				hwm = v << 10
-			}
-		}
-	}
-	return cur, hwm
 }
 
 type logWatch struct {
@@ -156,7 +127,7 @@ func run(pods, days int, keep bool) error {
 	if err := build.Run(); err != nil {
 		return err
 	}
-	addr, err := freePort()
+	addr, err := procinfo.FreeAddr("127.0.0.1")
 	if err != nil {
 		return err
 	}
@@ -200,7 +171,7 @@ func run(pods, days int, keep bool) error {
 			case <-sampling:
 				return
 			case <-t.C:
-				cur, _ := rss(pid)
+				cur, _ := procinfo.Memory(pid)
 				peakMu.Lock()
 				peakBackfill = max(peakBackfill, cur)
 				peakMu.Unlock()
@@ -308,7 +279,7 @@ func run(pods, days int, keep bool) error {
 	if err != nil {
 		return err
 	}
-	_, hwmQueries := rss(pid)
+	_, hwmQueries := procinfo.Memory(pid)
 	stop()
 	for _, c := range lw.all("hour closed") {
 		if s, ok := c["seconds"].(float64); ok {

@@ -219,20 +219,5 @@ var _ store.Agents = (*Store)(nil)
 
 // TouchTokenOf is TouchToken within one tenant.
 func (s *Store) TouchTokenOf(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: touching token %q: zero time", id)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: touching token %q: %w", id, err)
-	}
-	db, err := s.writer()
-	if err != nil {
-		return err
-	}
-	res, err := db.ExecContext(ctx, `UPDATE tokens SET last_used_at = max(COALESCE(last_used_at, ?1), ?1) WHERE id = ?2 AND tenant = ?3`, atArg, id, tenant)
-	if err != nil {
-		return fmt.Errorf("store: touching token %q: %w", id, classify(err))
-	}
-	return requireOne(res, "touching token %q", id)
+	return s.touch(ctx, "token", "tokens", "last_used_at", tenant, id, at)
 }

@@ -190,22 +190,7 @@ func (s *Store) UpdatePrincipal(ctx context.Context, p store.Principal) (store.P
 
 // TouchPrincipal moves LastSeenAt forward to at; the version is unchanged.
 func (s *Store) TouchPrincipal(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: touching principal %q: zero time", id)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: touching principal %q: %w", id, err)
-	}
-	db, err := s.writer()
-	if err != nil {
-		return err
-	}
-	res, err := db.ExecContext(ctx, `UPDATE principals SET last_seen_at = max(COALESCE(last_seen_at, ?1), ?1) WHERE tenant = ?2 AND id = ?3`, atArg, tenant, id)
-	if err != nil {
-		return fmt.Errorf("store: touching principal %q: %w", id, classify(err))
-	}
-	return requireOne(res, "touching principal %q", id)
+	return s.touch(ctx, "principal", "principals", "last_seen_at", tenant, id, at)
 }
 
 // DeletePrincipal deletes the principal and, by foreign key, its tokens,

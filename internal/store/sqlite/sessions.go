@@ -100,22 +100,7 @@ func (s *Store) ListSessions(ctx context.Context, tenant, principalID string) ([
 
 // TouchSession moves LastSeenAt forward.
 func (s *Store) TouchSession(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: touching session %q: zero time", id)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: touching session %q: %w", id, err)
-	}
-	db, err := s.writer()
-	if err != nil {
-		return err
-	}
-	res, err := db.ExecContext(ctx, `UPDATE sessions SET last_seen_at = max(COALESCE(last_seen_at, ?1), ?1) WHERE tenant = ?2 AND id = ?3`, atArg, tenant, id)
-	if err != nil {
-		return fmt.Errorf("store: touching session %q: %w", id, classify(err))
-	}
-	return requireOne(res, "touching session %q", id)
+	return s.touch(ctx, "session", "sessions", "last_seen_at", tenant, id, at)
 }
 
 // RevokeSession marks the session revoked, keeping an earlier revocation time.

@@ -140,20 +140,32 @@ func (s *Store) RevokePrincipalTokens(ctx context.Context, tenant, principalID s
 // TouchToken records a use of the token at at. The stored time only moves
 // forward, so replicas touching out of order keep the latest use.
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	return s.touch(ctx, "token", "tokens", "last_used_at", "", id, at)
+}
+
+// touch moves a row's time column forward to at (never back, so replicas
+// touching out of order keep the latest); tenant "" matches any tenant.
+func (s *Store) touch(ctx context.Context, what, table, column, tenant, id string, at time.Time) error {
 	if at.IsZero() {
-		return fmt.Errorf("store: touching token %q: zero time", id)
+		return fmt.Errorf("store: touching %s %q: zero time", what, id)
 	}
 	atArg, err := timeArg(at)
 	if err != nil {
-		return fmt.Errorf("store: touching token %q: %w", id, err)
+		return fmt.Errorf("store: touching %s %q: %w", what, id, err)
 	}
 	db, err := s.writer()
 	if err != nil {
 		return err
 	}
-	res, err := db.ExecContext(ctx, `UPDATE tokens SET last_used_at = max(COALESCE(last_used_at, ?1), ?1) WHERE id = ?2`, atArg, id)
-	if err != nil {
-		return fmt.Errorf("store: touching token %q: %w", id, classify(err))
+	q := `UPDATE ` + table + ` SET ` + column + ` = max(COALESCE(` + column + `, ?1), ?1) WHERE id = ?2`
+	args := []any{atArg, id}
+	if tenant != "" {
+		q += ` AND tenant = ?3`
+		args = append(args, tenant)
 	}
-	return requireOne(res, "touching token %q", id)
+	res, err := db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("store: touching %s %q: %w", what, id, classify(err))
+	}
+	return requireOne(res, "touching "+what+" %q", id)
 }
