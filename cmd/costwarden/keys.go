@@ -114,7 +114,7 @@ func (c *cli) backupCmd() *cobra.Command {
 			return app.BackupCreate(cmd.Context(), cfg, env, out, force)
 		}),
 	}
-	create.Flags().StringVar(&out, "out", "", "backup file to write (mode 0600)")
+	create.Flags().StringVar(&out, "out", "", "backup file to write (mode 0600); - writes to standard output")
 	create.Flags().BoolVar(&force, "force", false, "replace an existing file")
 	_ = create.MarkFlagRequired("out")
 	cmd.AddCommand(create)

@@ -30,6 +30,22 @@ func TestKeysTenantBackupCommands(t *testing.T) {
 	if code, out, errOut := runCLI(t, nil, "backup", "create", "--out", backup, "--data-dir", dir); code != 0 || !strings.Contains(out, "sealed") {
 		t.Fatalf("backup create: %d %s %s", code, out, errOut)
 	}
+	// Streamed to standard output (kubectl exec … --out - > file): the same
+	// backup, restorable; the summary goes to standard error.
+	code, streamed, errOut := runCLI(t, nil, "backup", "create", "--out", "-", "--data-dir", dir)
+	if code != 0 || !strings.Contains(errOut, "backup to standard output") || len(streamed) < 1000 {
+		t.Fatalf("backup create --out -: %d, %d bytes, %s", code, len(streamed), errOut)
+	}
+	piped := filepath.Join(t.TempDir(), "piped.cwb")
+	os.WriteFile(piped, []byte(streamed), 0o600)
+	restored := t.TempDir()
+	os.WriteFile(filepath.Join(restored, "costwarden.key"), mustRead(t, filepath.Join(dir, "costwarden.key")), 0o600)
+	if code, out, errOut := runCLI(t, nil, "backup", "restore", piped, "--data-dir", restored); code != 0 {
+		t.Fatalf("restore of the streamed backup: %d %s %s", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, nil, "keys", "status", "--data-dir", restored); code != 0 || !strings.Contains(out, "2        active") {
+		t.Errorf("keys status of the restored store: %d\n%s", code, out)
+	}
 	foreign := filepath.Join(t.TempDir(), "notes.txt")
 	os.WriteFile(foreign, []byte("not a backup\n"), 0o600)
 	other := t.TempDir()
@@ -69,4 +85,13 @@ func TestKeysTenantBackupCommands(t *testing.T) {
 	if code, out, _ := runCLI(t, []string{"COSTWARDEN_KEYS_FILE=" + newKey}, "retention", "apply", "--data-dir", dir); code != 0 || !strings.Contains(out, "deleted 0 hourly") {
 		t.Errorf("retention apply: %d %s", code, out)
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

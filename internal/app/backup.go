@@ -22,9 +22,27 @@ import (
 // BackupCreate writes a sealed backup of the store to out (mode 0600) from one
 // consistent snapshot, while servers keep running. An existing out is replaced
 // only with force, and only once the new backup is complete.
+//
+// out "-" streams the backup to standard output (for `kubectl exec … --out - >
+// file` from a pod whose file system is read-only); the summary then goes to
+// standard error.
 func BackupCreate(ctx context.Context, cfg config.Config, env Env, out string, force bool) error {
 	if out == "" {
-		return errors.New("backup create needs --out FILE")
+		return errors.New("backup create needs --out FILE (or --out - for standard output)")
+	}
+	if out == "-" {
+		return audited(ctx, cfg, env, audit.BackupCreate, "standard output", func(d *data, details map[string]string) error {
+			if err := d.keyring.Flush(ctx); err != nil {
+				return err
+			}
+			h, st, err := backup.Create(ctx, d.store, env.Stdout, cfg.Storage.Driver, env.Build.Version, env.Now(), backupProgress(env))
+			if err != nil {
+				return fmt.Errorf("backup failed; what was written to standard output is incomplete and will not restore: %w", err)
+			}
+			fmt.Fprintf(env.Stderr, "backup to standard output: %d rows (%d windows, %d data keys) from %s schema %d; sealed: it opens only with %v\n",
+				st.Rows, st.Windows, st.Keys, h.Source, h.Schema, h.KEKIDs)
+			return nil
+		})
 	}
 	if ok, err := exists(out); err != nil {
 		return err
@@ -44,13 +62,7 @@ func BackupCreate(ctx context.Context, cfg config.Config, env Env, out string, f
 			tmp.Close()
 			return err
 		}
-		last := time.Now()
-		h, st, err := backup.Create(ctx, d.store, tmp, cfg.Storage.Driver, env.Build.Version, env.Now(), func(s backup.Stats) {
-			if time.Since(last) > time.Second {
-				last = time.Now()
-				fmt.Fprintf(env.Stderr, "backup: %d rows (%d windows), %d MB\n", s.Rows, s.Windows, s.Bytes>>20)
-			}
-		})
+		h, st, err := backup.Create(ctx, d.store, tmp, cfg.Storage.Driver, env.Build.Version, env.Now(), backupProgress(env))
 		if err == nil {
 			err = tmp.Sync()
 		}
@@ -67,6 +79,17 @@ func BackupCreate(ctx context.Context, cfg config.Config, env Env, out string, f
 			out, st.Rows, st.Windows, st.Keys, h.Source, h.Schema, h.KEKIDs)
 		return nil
 	})
+}
+
+// backupProgress reports a running backup on standard error at most once a second.
+func backupProgress(env Env) func(backup.Stats) {
+	last := time.Now()
+	return func(s backup.Stats) {
+		if time.Since(last) > time.Second {
+			last = time.Now()
+			fmt.Fprintf(env.Stderr, "backup: %d rows (%d windows), %d MB\n", s.Rows, s.Windows, s.Bytes>>20)
+		}
+	}
 }
 
 // BackupRestore restores file into the configured store. The whole file is
