@@ -251,6 +251,26 @@ func auditPageInChromium(t *testing.T, ctx context.Context, cfg config.Config, b
 			t.Errorf("the unfiltered audit page lacks %q: %q", want, all)
 		}
 	}
+	// Auditors hold posture:read: the Audit page shows the doctor's report,
+	// the same score and findings as the API.
+	var pos struct {
+		Score    int
+		Findings []struct{ ID string }
+	}
+	apiJSON(t, auditor, "/api/v1/security/posture", &pos)
+	run(t, ctx, "posture on the audit page", poll(`!document.querySelector('#posture').hidden && document.querySelector('#posture-score') !== null`))
+	score := get(t, ctx, "posture score", chromedp.Text(chromedp.CSS("#posture-score")))
+	if !strings.Contains(score, fmt.Sprintf("Score %d/100", pos.Score)) {
+		t.Errorf("posture on the audit page %q, the API's score is %d", score, pos.Score)
+	}
+	if len(pos.Findings) > 0 {
+		findings := get(t, ctx, "posture findings", chromedp.Text(chromedp.CSS("#posture-table")))
+		for _, f := range pos.Findings {
+			if !strings.Contains(findings, f.ID) {
+				t.Errorf("the audit page's posture lacks finding %s: %q", f.ID, findings)
+			}
+		}
+	}
 	shot(t, ctx, "audit")
 
 	// Each filter: the rows match it, and are exactly the API's answer.

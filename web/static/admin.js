@@ -1,4 +1,4 @@
-import { $, el, api, apiAll, dateTime, table, empty, showError, APIError } from "./app.js";
+import { $, el, api, apiAll, dateTime, table, empty, showError, APIError, renderPosture } from "./app.js";
 
 // Each section loads on its own: one missing or failing API leaves the others
 // working; a section whose API this server does not offer (404) says so.
@@ -183,22 +183,9 @@ async function telemetry(root) {
     el("pre", { class: "payload", id: "telemetry-payload" }, JSON.stringify(p.payload, null, 2)), toggle, msg);
 }
 
-// posture: GET /api/v1/security/posture is the doctor's report: score, worst
-// severity, findings (severity, title, detail, fix) and every check's result.
+// posture: GET /api/v1/security/posture (shared renderer in app.js).
 async function posture(root) {
-  const p = await api("/api/v1/security/posture");
-  const checks = p.checks || [];
-  root.replaceChildren(el("p", { id: "posture-score" }, "Score ", el("strong", {}, `${p.score}/100`), "; worst finding: ", el("span", { class: `sev-${p.worst}` }, p.worst), "."),
-    p.findings.length ? table([
-      { label: "Severity", render: (f) => el("span", { class: `sev-${f.severity}` }, f.severity) },
-      { label: "Finding", render: (f) => el("span", {}, el("strong", {}, f.title), " ", el("code", { class: "small muted" }, f.id), el("br"), f.detail) },
-      { label: "Fix", key: "fix" },
-    ], p.findings, { id: "posture-table" }) : empty("No findings."),
-    el("h3", {}, "Checks"),
-    checks.length ? table([
-      { label: "Check", render: (x) => el("code", {}, x.id) },
-      { label: "Result", render: (x) => el("span", { class: `sev-${x.status}` }, x.status) },
-    ], checks, { id: "posture-checks" }) : empty("No checks ran."));
+  renderPosture(root, await api("/api/v1/security/posture"));
 }
 
 $("#newservice").addEventListener("submit", async (ev) => {

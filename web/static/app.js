@@ -168,3 +168,21 @@ export function table(columns, rows, { sort, desc, onSort, total, id } = {}) {
 export function param(name, fallback = "") {
   return new URLSearchParams(window.location.search).get(name) ?? fallback;
 }
+
+// renderPosture shows the doctor's report (GET /api/v1/security/posture):
+// score, worst severity, findings (severity, title, detail, fix) and every
+// check's result. The Admin page and, for auditors, the Audit page use it.
+export function renderPosture(root, p) {
+  const checks = p.checks || [];
+  root.replaceChildren(el("p", { id: "posture-score" }, "Score ", el("strong", {}, `${p.score}/100`), "; worst finding: ", el("span", { class: `sev-${p.worst}` }, p.worst), "."),
+    p.findings.length ? table([
+      { label: "Severity", render: (f) => el("span", { class: `sev-${f.severity}` }, f.severity) },
+      { label: "Finding", render: (f) => el("span", {}, el("strong", {}, f.title), " ", el("code", { class: "small muted" }, f.id), el("br"), f.detail) },
+      { label: "Fix", key: "fix" },
+    ], p.findings, { id: "posture-table" }) : empty("No findings."),
+    el("h3", {}, "Checks"),
+    checks.length ? table([
+      { label: "Check", render: (x) => el("code", {}, x.id) },
+      { label: "Result", render: (x) => el("span", { class: `sev-${x.status}` }, x.status) },
+    ], checks, { id: "posture-checks" }) : empty("No checks ran."));
+}

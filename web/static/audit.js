@@ -1,4 +1,4 @@
-import { $, el, api, loading, dateTime, table, empty, APIError } from "./app.js";
+import { $, el, api, loading, dateTime, table, empty, APIError, renderPosture } from "./app.js";
 
 // The audit log (auditors and admins): GET /api/v1/audit (since, until, actor,
 // action prefix, outcome, limit, cursor; newest first, "next" for older
@@ -28,6 +28,21 @@ async function chain() {
     p.dataset.state = "error";
     p.textContent = e instanceof APIError && e.status === 404 ? "The audit chain cannot be verified on this server."
       : e instanceof APIError && e.status === 403 ? "Your role does not allow reading the audit trail." : `Could not verify the chain: ${e.message}`;
+  }
+}
+
+// posture shows the security posture to auditors too (posture:read): the
+// card stays hidden for a role without it.
+async function posture() {
+  const card = $("#posture");
+  try {
+    renderPosture($("#posture-body"), await api("/api/v1/security/posture"));
+    card.hidden = false;
+  } catch (e) {
+    if (!(e instanceof APIError) || (e.status !== 403 && e.status !== 404)) {
+      $("#posture-body").textContent = `Could not load the security posture: ${e.message}`;
+      card.hidden = false;
+    }
   }
 }
 
@@ -112,4 +127,5 @@ $("#controls").addEventListener("submit", (ev) => {
 window.addEventListener("popstate", () => { fromAddress(); load(); });
 fromAddress();
 chain();
+posture();
 load();
