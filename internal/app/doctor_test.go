@@ -224,7 +224,8 @@ func TestPostureAndTelemetryAPI(t *testing.T) {
 			t.Errorf("the preview holds %q", leak)
 		}
 	}
-	if a := admin.get("/api/v1/telemetry/consent"); a.code != 200 || !bytes.Contains([]byte(a.body), []byte(`"enabled":false`)) {
+	if a := admin.get("/api/v1/telemetry/consent"); a.code != 200 || !bytes.Contains([]byte(a.body), []byte(`"enabled":false`)) ||
+		!bytes.Contains([]byte(a.body), []byte(`"available":true`)) {
 		t.Errorf("consent by default: %d %s", a.code, a.body)
 	}
 	for body, field := range map[string]string{`{}`: "enabled", `{"enabled":true,"payloadVersion":99}`: "payloadVersion", `{"enabled":"yes"}`: "enabled"} {

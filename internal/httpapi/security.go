@@ -25,6 +25,7 @@ type TelemetryControl interface {
 	Consent(ctx context.Context) (telemetry.Consent, error)
 	Enabled(ctx context.Context) (bool, error)
 	SetConsent(ctx context.Context, enabled bool, version int, by string) (telemetry.Consent, error)
+	Available() (bool, string)
 }
 
 // securityRoutes declares the posture and telemetry routes.
@@ -75,14 +76,19 @@ type consentJSON struct {
 	By             string `json:"by"`
 	At             string `json:"at"`
 	PayloadVersion int    `json:"payloadVersion"`
+	// Available says whether consent can turn telemetry on here; Unavailable
+	// says why not.
+	Available   bool   `json:"available"`
+	Unavailable string `json:"unavailable,omitempty"`
 }
 
-func newConsentJSON(c telemetry.Consent) consentJSON {
+func (a *API) newConsentJSON(c telemetry.Consent) consentJSON {
 	at := ""
 	if !c.At.IsZero() {
 		at = c.At.UTC().Format("2006-01-02T15:04:05Z07:00")
 	}
-	return consentJSON{Code: http.StatusOK, Enabled: c.Enabled, By: c.By, At: at, PayloadVersion: c.PayloadVersion}
+	ok, why := a.Telemetry.Available()
+	return consentJSON{Code: http.StatusOK, Enabled: c.Enabled, By: c.By, At: at, PayloadVersion: c.PayloadVersion, Available: ok, Unavailable: why}
 }
 
 func (a *API) telemetryConsent(r *http.Request) (any, error) {
@@ -90,13 +96,10 @@ func (a *API) telemetryConsent(r *http.Request) (any, error) {
 		return nil, errNotConfigured
 	}
 	c, err := a.Telemetry.Consent(r.Context())
-	if errors.Is(err, telemetry.ErrNoEndpoint) {
-		return nil, &query.ParamError{Param: "enabled", Message: "telemetry cannot be enabled: telemetry.endpoint is not configured"}
-	}
 	if err != nil {
 		return nil, err
 	}
-	return newConsentJSON(c), nil
+	return a.newConsentJSON(c), nil
 }
 
 type consentBody struct {
@@ -132,5 +135,5 @@ func (a *API) setTelemetryConsent(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConsentJSON(c), nil
+	return a.newConsentJSON(c), nil
 }

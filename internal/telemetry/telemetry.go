@@ -184,6 +184,18 @@ func (s *Service) Payload(ctx context.Context) (Payload, error) {
 }
 
 // Consent returns the recorded decision (disabled when none was made).
+// Available reports whether consent could turn telemetry on here, and if not,
+// why (air-gapped mode, or no telemetry.endpoint): pages say so up front.
+func (s *Service) Available() (bool, string) {
+	switch {
+	case s.o.AirGapped:
+		return false, "air-gapped mode (egress.airGapped) allows no telemetry"
+	case s.o.Endpoint == "":
+		return false, "telemetry.endpoint is not configured"
+	}
+	return true, ""
+}
+
 func (s *Service) Consent(ctx context.Context) (Consent, error) {
 	b, err := s.st.GetMeta(ctx, consentKey)
 	if errors.Is(err, store.ErrNotFound) {

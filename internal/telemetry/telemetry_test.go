@@ -141,4 +141,18 @@ func TestNothingWithoutConsent(t *testing.T) {
 	if _, err := ag.SetConsent(t.Context(), true, telemetry.PayloadVersion, "u_admin"); !errors.Is(err, telemetry.ErrAirGapped) {
 		t.Errorf("air-gapped consent: %v", err)
 	}
+	// Available says so before anyone tries.
+	none := telemetry.New(st, "default", telemetry.Options{Version: "t"})
+	for _, x := range []struct {
+		s    *telemetry.Service
+		ok   bool
+		want string
+	}{{s, true, ""}, {ag, false, "air-gapped"}, {none, false, "telemetry.endpoint"}} {
+		if ok, why := x.s.Available(); ok != x.ok || !strings.Contains(why, x.want) || (ok && why != "") {
+			t.Errorf("Available() = %v %q, want %v naming %q", ok, why, x.ok, x.want)
+		}
+	}
+	if _, err := none.SetConsent(t.Context(), true, telemetry.PayloadVersion, "u_admin"); !errors.Is(err, telemetry.ErrNoEndpoint) {
+		t.Errorf("consent without an endpoint: %v", err)
+	}
 }

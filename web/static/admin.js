@@ -166,6 +166,11 @@ async function telemetry(root) {
     : "No decision recorded: telemetry is off until an administrator turns it on.";
   const msg = el("div", { id: "telemetry-error" });
   const toggle = el("button", { type: "button", id: "telemetry-toggle", class: c.enabled ? "danger" : null }, c.enabled ? "Turn telemetry off" : "Turn telemetry on");
+  if (!c.available && !c.enabled) {
+    // Consent could not turn it on here: say why instead of offering the button.
+    toggle.disabled = true;
+    msg.replaceChildren(el("p", { class: "muted", id: "telemetry-unavailable" }, `Telemetry cannot be turned on: ${c.unavailable}.`));
+  }
   toggle.addEventListener("click", async () => {
     toggle.disabled = true;
     try {
