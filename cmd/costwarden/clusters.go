@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -77,6 +78,21 @@ func (c *cli) agentCmd() *cobra.Command {
 	f.String("cluster-name", "", "the cluster's name in Prometheus; must be the enrolled name")
 	f.Bool("kubernetes", false, "also read metadata from the Kubernetes API")
 	f.String("kubeconfig", "", "kubeconfig for --kubernetes (default: the in-cluster service account)")
+	var maxAge time.Duration
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Liveness probe: fail when the agent in the data directory has not marked itself alive within --max-age",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.load(cmd)
+			if err != nil {
+				return err
+			}
+			return app.AgentCheck(cfg, c.env(cfg), maxAge)
+		},
+	}
+	check.Flags().DurationVar(&maxAge, "max-age", 10*time.Minute, "longest time since the agent last marked itself alive")
+	cmd.AddCommand(check)
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestKeysTenantBackupCommands drives the new commands through the CLI: exit
@@ -94,4 +95,26 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestAgentCheck: the agent's liveness probe fails without the alive file and
+// when it is older than --max-age, and passes when it is fresh.
+func TestAgentCheck(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := runCLI(t, nil, "agent", "check", "--data-dir", dir); code == 0 || !strings.Contains(errOut, "has not started delivering") {
+		t.Errorf("check without the alive file: %d %q", code, errOut)
+	}
+	alive := filepath.Join(dir, "agent.alive")
+	os.WriteFile(alive, nil, 0o600)
+	if code, out, errOut := runCLI(t, nil, "agent", "check", "--data-dir", dir); code != 0 || !strings.Contains(out, "agent alive") {
+		t.Errorf("check with a fresh alive file: %d %q %q", code, out, errOut)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(alive, old, old)
+	if code, _, errOut := runCLI(t, nil, "agent", "check", "--data-dir", dir, "--max-age", "10m"); code == 0 || !strings.Contains(errOut, "stuck") {
+		t.Errorf("check with an hour-old alive file: %d %q", code, errOut)
+	}
+	if code, _, _ := runCLI(t, nil, "agent", "check", "--data-dir", dir, "--max-age", "2h"); code != 0 {
+		t.Errorf("check with an hour-old alive file and --max-age 2h: %d", code)
+	}
 }

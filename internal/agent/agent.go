@@ -94,8 +94,13 @@ type Options struct {
 	// Dial, if set, makes every connection to the servers (the guarded
 	// dialer of internal/egress).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-	Now  func() time.Time
-	Log  *slog.Logger
+	// AliveFile, if set, has its modification time moved to now by every turn
+	// of the delivery loop (at most every 10 s), whether deliveries succeed or
+	// not: a liveness probe (costwarden agent check) tells a hung agent from a
+	// waiting one.
+	AliveFile string
+	Now       func() time.Time
+	Log       *slog.Logger
 }
 
 // Agent pushes one cluster's windows.

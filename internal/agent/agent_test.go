@@ -213,7 +213,7 @@ func newAgent(t *testing.T, c *central, dir, token string, now func() time.Time)
 	l := openLocal(t, dir, "default", now)
 	a := agent.New(agent.Options{Servers: []string{c.url}, JoinToken: token, Dir: dir, Sets: l.sets, Store: l.st,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond, Poll: 20 * time.Millisecond, Now: now,
-		Log: slog.New(slog.DiscardHandler)})
+		AliveFile: filepath.Join(dir, "agent.alive"), Log: slog.New(slog.DiscardHandler)})
 	return a, l
 }
 
@@ -270,6 +270,10 @@ func TestEnrolPushRenew(t *testing.T) {
 	want := fill(t, l.sets, "edge-eu1", t0.Truncate(time.Hour).Add(-6*time.Hour), 6)
 	stop := runAgent(t, a)
 	waitDelivered(t, a, 6)
+	// The delivery loop marks the agent alive at the agent's time.
+	if fi, err := os.Stat(filepath.Join(dir, "agent.alive")); err != nil || !fi.ModTime().Equal(clk.Now()) || fi.Mode().Perm() != 0o600 {
+		t.Errorf("alive file: %v, %v; want modified at %s, mode 0600", fi, err, clk.Now())
+	}
 	got := c.stored(t, "edge-eu1")
 	if len(got) != 6 {
 		t.Fatalf("central holds %d hours, want 6", len(got))

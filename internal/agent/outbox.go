@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -87,7 +88,15 @@ func (a *Agent) pushLoop(ctx context.Context) {
 	notBefore := map[int64]time.Time{} // hours the server asked to send later
 	lastPrune := time.Time{}
 	drained := true
+	var touched time.Time
 	for ctx.Err() == nil {
+		if now := a.opts.Now(); a.opts.AliveFile != "" && now.Sub(touched) >= 10*time.Second {
+			if err := touch(a.opts.AliveFile, now); err != nil {
+				a.log.Warn("marking the agent alive", "file", a.opts.AliveFile, "error", err)
+			} else {
+				touched = now
+			}
+		}
 		pending, err := a.Pending(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -241,4 +250,19 @@ func (a *Agent) heartbeat(ctx context.Context) {
 	a.mu.Lock()
 	a.lastContact = a.opts.Now() // tried: the next heartbeat is one period later
 	a.mu.Unlock()
+}
+
+// touch sets path's modification time to t, creating it (0600) if needed.
+func touch(path string, t time.Time) error {
+	if err := os.Chtimes(path, t, t); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Chtimes(path, t, t)
 }

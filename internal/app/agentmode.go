@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,7 @@ func RunAgent(ctx context.Context, cfg config.Config, env Env, o AgentOptions) e
 	ag := agent.New(agent.Options{
 		Servers: servers, JoinToken: token, Dir: cfg.DataDir, Sets: outbox, Store: d.store, Keep: keep,
 		RetryMax: cfg.Agent.RetryMax, MaxSkew: cfg.Agents.MaxClockSkew, Dial: d.egress.DialContext, Now: env.Now, Log: log,
+		AliveFile: filepath.Join(cfg.DataDir, AliveFile),
 	})
 	id, err := ag.Start(ctx)
 	if err != nil {
@@ -138,6 +140,31 @@ func RunAgent(ctx context.Context, cfg config.Config, env Env, o AgentOptions) e
 	}()
 	wg.Wait()
 	log.Info("agent stopped", "pending", ag.Status().Pending)
+	return nil
+}
+
+// AliveFile is the file in the agent's data directory whose modification time
+// the running agent keeps moving (agent.Options.AliveFile).
+const AliveFile = "agent.alive"
+
+// AgentCheck is costwarden agent check, the agent's liveness probe: it fails
+// when the agent in the data directory has not marked itself alive within
+// maxAge (its delivery loop turns at least every agent.retryMax plus a
+// request's timeout, even while the server is down).
+func AgentCheck(cfg config.Config, env Env, maxAge time.Duration) error {
+	path := filepath.Join(cfg.DataDir, AliveFile)
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("the agent in %s has not started delivering yet (no %s)", cfg.DataDir, AliveFile)
+	}
+	if err != nil {
+		return err
+	}
+	age := env.Now().Sub(fi.ModTime())
+	if age > maxAge {
+		return fmt.Errorf("the agent in %s last marked itself alive %s ago (limit %s): it is stuck", cfg.DataDir, age.Round(time.Second), maxAge)
+	}
+	fmt.Fprintf(env.Stdout, "agent alive %s ago\n", max(age, 0).Round(time.Second))
 	return nil
 }
 

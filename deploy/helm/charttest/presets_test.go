@@ -512,8 +512,12 @@ func checkPod(t *testing.T, r *rendered, dep *appsv1.Deployment, cfg config.Conf
 		t.Error("the demo cluster is on")
 	}
 	if !server {
-		// The agent opens no port: no container port, no probe, no Service.
-		if c.Args[0] != "agent" || len(c.Ports) != 0 || c.ReadinessProbe != nil || c.LivenessProbe != nil || c.StartupProbe != nil {
+		// The agent opens no port: no container port, no readiness probe, no
+		// Service; its startup and liveness probes run `costwarden agent check`.
+		agentProbe := func(p *corev1.Probe) bool {
+			return p != nil && p.Exec != nil && strings.Join(p.Exec.Command, " ") == "costwarden agent check --max-age 10m" && p.HTTPGet == nil
+		}
+		if c.Args[0] != "agent" || len(c.Ports) != 0 || c.ReadinessProbe != nil || !agentProbe(c.LivenessProbe) || !agentProbe(c.StartupProbe) {
 			t.Errorf("agent container: args %v, ports %v, probes %v/%v/%v", c.Args, c.Ports, c.StartupProbe, c.LivenessProbe, c.ReadinessProbe)
 		}
 		for _, d := range r.docs {

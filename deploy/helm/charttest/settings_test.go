@@ -66,7 +66,7 @@ var settings = []setting{
 		allow:  agentAllow,
 		check: func(t *testing.T, r *rendered, cfg config.Config) {
 			c := r.deployment(t).Spec.Template.Spec.Containers[0]
-			if c.Args[0] != "agent" || c.StartupProbe != nil || c.LivenessProbe != nil || c.ReadinessProbe != nil {
+			if c.Args[0] != "agent" || c.StartupProbe == nil || c.StartupProbe.Exec == nil || c.LivenessProbe == nil || c.LivenessProbe.Exec == nil || c.ReadinessProbe != nil {
 				t.Errorf("agent container args %v with probes %v %v %v", c.Args, c.StartupProbe, c.LivenessProbe, c.ReadinessProbe)
 			}
 			if !slices.Equal(cfg.Agent.Servers, []string{"https://a.example.com:8444", "https://b.example.com:8444/"}) {
