@@ -77,32 +77,12 @@ func (s *Store) GetPrincipal(ctx context.Context, tenant, id string) (store.Prin
 
 // GetPrincipalByName returns the tenant's principal with nameIndex.
 func (s *Store) GetPrincipalByName(ctx context.Context, tenant string, nameIndex []byte) (store.Principal, error) {
-	p, err := scanPrincipal(s.pool.QueryRow(ctx, "SELECT "+principalCols+" FROM principals WHERE tenant = $1 AND name_index = $2", tenant, blobArg(nameIndex)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Principal{}, fmt.Errorf("store: principal by name: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Principal{}, fmt.Errorf("store: principal by name: %w", mapErr(err))
-	}
-	return p, nil
+	return queryOne(ctx, s.pool, "principal by name", scanPrincipal, "SELECT "+principalCols+" FROM principals WHERE tenant = $1 AND name_index = $2", tenant, blobArg(nameIndex))
 }
 
 // ListPrincipals returns the tenant's principals ordered by ID.
 func (s *Store) ListPrincipals(ctx context.Context, tenant string) ([]store.Principal, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+principalCols+" FROM principals WHERE tenant = $1 ORDER BY id", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing principals: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.Principal
-	for rows.Next() {
-		p, err := scanPrincipal(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing principals: %w", mapErr(err))
-		}
-		out = append(out, p)
-	}
-	return out, mapErr(rows.Err())
+	return queryAll(ctx, s.pool, "listing principals", scanPrincipal, "SELECT "+principalCols+" FROM principals WHERE tenant = $1 ORDER BY id", tenant)
 }
 
 // UpdatePrincipal writes p if the stored Version equals p.Version, bumping it.
@@ -230,14 +210,7 @@ func (s *Store) InsertToken(ctx context.Context, t store.Token) error {
 
 // GetTokenByHash returns the token whose secret hashes to hash.
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = $1", blobArg(hash)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Token{}, fmt.Errorf("store: token by hash: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Token{}, fmt.Errorf("store: token by hash: %w", mapErr(err))
-	}
-	return t, nil
+	return queryOne(ctx, s.pool, "token by hash", scanToken, "SELECT "+tokenCols+" FROM tokens WHERE hash = $1", blobArg(hash))
 }
 
 // ListTokens lists a principal's tokens (all of the tenant's when empty).
@@ -248,20 +221,7 @@ func (s *Store) ListTokens(ctx context.Context, tenant, principalID string) ([]s
 		q += " AND principal_id = $2"
 		args = append(args, principalID)
 	}
-	rows, err := s.pool.Query(ctx, q+" ORDER BY created_at NULLS FIRST, id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing tokens: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing tokens: %w", mapErr(err))
-		}
-		out = append(out, t)
-	}
-	return out, mapErr(rows.Err())
+	return queryAll(ctx, s.pool, "listing tokens", scanToken, q+" ORDER BY created_at NULLS FIRST, id", args...)
 }
 
 // RevokeToken revokes a token, keeping the first revocation time.

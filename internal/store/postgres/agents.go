@@ -79,20 +79,7 @@ func (s *Store) GetAgent(ctx context.Context, tenant, id string) (store.Agent, e
 
 // ListAgents lists the tenant's enrolments, oldest first.
 func (s *Store) ListAgents(ctx context.Context, tenant string) ([]store.Agent, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+agentCols+" FROM agents WHERE tenant = $1 ORDER BY created_at, id", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing agents: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.Agent
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing agents: %w", mapErr(err))
-		}
-		out = append(out, a)
-	}
-	return out, mapErr(rows.Err())
+	return queryAll(ctx, s.pool, "listing agents", scanAgent, "SELECT "+agentCols+" FROM agents WHERE tenant = $1 ORDER BY created_at, id", tenant)
 }
 
 // ClaimJoinToken uses the join token once (see store.Agents).

@@ -199,20 +199,7 @@ func (s *Store) InsertAuditCheckpoint(ctx context.Context, c store.AuditCheckpoi
 
 // ListAuditCheckpoints lists the tenant's checkpoints by Seq.
 func (s *Store) ListAuditCheckpoints(ctx context.Context, tenant string) ([]store.AuditCheckpoint, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+checkpointCols+" FROM audit_checkpoints WHERE tenant = $1 ORDER BY seq", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing audit checkpoints: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.AuditCheckpoint
-	for rows.Next() {
-		c, err := scanCheckpoint(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing audit checkpoints: %w", mapErr(err))
-		}
-		out = append(out, c)
-	}
-	return out, mapErr(rows.Err())
+	return queryAll(ctx, s.pool, "listing audit checkpoints", scanCheckpoint, "SELECT "+checkpointCols+" FROM audit_checkpoints WHERE tenant = $1 ORDER BY seq", tenant)
 }
 
 // scanSealedAudit pages through a tenant's audit records by sequence number.

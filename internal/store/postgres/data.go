@@ -206,20 +206,8 @@ func (s *Store) EnsureCluster(ctx context.Context, c store.Cluster) (store.Clust
 
 // ListClusters returns the tenant's clusters ordered by ID.
 func (s *Store) ListClusters(ctx context.Context, tenant string) ([]store.Cluster, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+clusterCols+" FROM clusters WHERE tenant = $1 ORDER BY id", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing clusters: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.Cluster
-	for rows.Next() {
-		c, err := scanCluster(tenant, rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing clusters: %w", mapErr(err))
-		}
-		out = append(out, c)
-	}
-	return out, mapErr(rows.Err())
+	scan := func(r pgx.Row) (store.Cluster, error) { return scanCluster(tenant, r) }
+	return queryAll(ctx, s.pool, "listing clusters", scan, "SELECT "+clusterCols+" FROM clusters WHERE tenant = $1 ORDER BY id", tenant)
 }
 
 // --- windows

@@ -59,14 +59,7 @@ func (s *Store) InsertSession(ctx context.Context, x store.Session) error {
 
 // GetSessionByHash returns the session whose secret hashes to hash.
 func (s *Store) GetSessionByHash(ctx context.Context, hash []byte) (store.Session, error) {
-	x, err := scanSession(s.pool.QueryRow(ctx, "SELECT "+sessionCols+" FROM sessions WHERE hash = $1", blobArg(hash)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Session{}, fmt.Errorf("store: session by hash: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Session{}, fmt.Errorf("store: session by hash: %w", mapErr(err))
-	}
-	return x, nil
+	return queryOne(ctx, s.pool, "session by hash", scanSession, "SELECT "+sessionCols+" FROM sessions WHERE hash = $1", blobArg(hash))
 }
 
 // ListSessions lists sessions ordered by creation time and ID.
@@ -77,20 +70,7 @@ func (s *Store) ListSessions(ctx context.Context, tenant, principalID string) ([
 		q += " AND principal_id = $2"
 		args = append(args, principalID)
 	}
-	rows, err := s.pool.Query(ctx, q+" ORDER BY created_at NULLS FIRST, id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing sessions: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		x, err := scanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing sessions: %w", mapErr(err))
-		}
-		out = append(out, x)
-	}
-	return out, mapErr(rows.Err())
+	return queryAll(ctx, s.pool, "listing sessions", scanSession, q+" ORDER BY created_at NULLS FIRST, id", args...)
 }
 
 // TouchSession moves LastSeenAt forward.
@@ -219,14 +199,7 @@ func (s *Store) LockUntil(ctx context.Context, tenant string, key []byte, until 
 
 // GetLockout returns the record for key, or store.ErrNotFound.
 func (s *Store) GetLockout(ctx context.Context, tenant string, key []byte) (store.Lockout, error) {
-	l, err := scanLockout(s.pool.QueryRow(ctx, "SELECT "+lockoutCols+" FROM lockouts WHERE tenant = $1 AND key = $2", tenant, blobArg(key)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Lockout{}, fmt.Errorf("store: lockout: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Lockout{}, fmt.Errorf("store: lockout: %w", mapErr(err))
-	}
-	return l, nil
+	return queryOne(ctx, s.pool, "lockout", scanLockout, "SELECT "+lockoutCols+" FROM lockouts WHERE tenant = $1 AND key = $2", tenant, blobArg(key))
 }
 
 // ClearLockout deletes the record for key.
@@ -301,20 +274,7 @@ func (s *Store) ListAccessRequests(ctx context.Context, tenant, state string) ([
 		q += " AND state = $2"
 		args = append(args, state)
 	}
-	rows, err := s.pool.Query(ctx, q+" ORDER BY created_at NULLS FIRST, id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing access requests: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.AccessRequest
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing access requests: %w", mapErr(err))
-		}
-		out = append(out, r)
-	}
-	return out, mapErr(rows.Err())
+	return queryAll(ctx, s.pool, "listing access requests", scanRequest, q+" ORDER BY created_at NULLS FIRST, id", args...)
 }
 
 // DecideAccessRequest decides a pending request exactly once.

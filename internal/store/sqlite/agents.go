@@ -14,7 +14,7 @@ import (
 
 const agentCols = "id, tenant, cluster_id, state, generation, token_hash, token_expires_at, token_used_at, cert_serial, cert_not_after, created_at, revoked_at, last_seen_at, clock_skew_ns"
 
-func scanAgent(sc interface{ Scan(...any) error }) (store.Agent, error) {
+func scanAgent(sc rowScanner) (store.Agent, error) {
 	var a store.Agent
 	var expires, used, notAfter, created, revoked, seen sql.NullInt64
 	var skew int64
@@ -81,23 +81,7 @@ func (s *Store) GetAgent(ctx context.Context, tenant, id string) (store.Agent, e
 
 // ListAgents lists the tenant's enrolments, oldest first.
 func (s *Store) ListAgents(ctx context.Context, tenant string) ([]store.Agent, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+agentCols+" FROM agents WHERE tenant = ? ORDER BY created_at, id", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing agents: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.Agent
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing agents: %w", classify(err))
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing agents: %w", classify(err))
-	}
-	return out, nil
+	return queryAll(ctx, s.r, "listing agents", scanAgent, "SELECT "+agentCols+" FROM agents WHERE tenant = ? ORDER BY created_at, id", tenant)
 }
 
 // ClaimJoinToken uses the join token once (see store.Agents).

@@ -16,7 +16,7 @@ import (
 
 const auditCols = "tenant, seq, at, action, outcome, actor_id, actor_index, hash, sealed"
 
-func scanAudit(sc interface{ Scan(...any) error }) (store.AuditRecord, error) {
+func scanAudit(sc rowScanner) (store.AuditRecord, error) {
 	var r store.AuditRecord
 	var seq, at int64
 	if err := sc.Scan(&r.Tenant, &seq, &at, &r.Action, &r.Outcome, &r.ActorID, &r.ActorIndex, &r.Hash, &r.Sealed); err != nil {
@@ -159,7 +159,7 @@ func (s *Store) ProbeAudit(ctx context.Context, tenant string) error {
 
 const checkpointCols = "tenant, seq, hash, at, key_id, signature"
 
-func scanCheckpoint(sc interface{ Scan(...any) error }) (store.AuditCheckpoint, error) {
+func scanCheckpoint(sc rowScanner) (store.AuditCheckpoint, error) {
 	var c store.AuditCheckpoint
 	var seq, at int64
 	if err := sc.Scan(&c.Tenant, &seq, &c.Hash, &at, &c.KeyID, &c.Signature); err != nil {
@@ -188,23 +188,7 @@ func (s *Store) InsertAuditCheckpoint(ctx context.Context, c store.AuditCheckpoi
 
 // ListAuditCheckpoints lists the tenant's checkpoints by Seq.
 func (s *Store) ListAuditCheckpoints(ctx context.Context, tenant string) ([]store.AuditCheckpoint, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+checkpointCols+" FROM audit_checkpoints WHERE tenant = ? ORDER BY seq", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing audit checkpoints: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.AuditCheckpoint
-	for rows.Next() {
-		c, err := scanCheckpoint(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing audit checkpoints: %w", classify(err))
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing audit checkpoints: %w", classify(err))
-	}
-	return out, nil
+	return queryAll(ctx, s.r, "listing audit checkpoints", scanCheckpoint, "SELECT "+checkpointCols+" FROM audit_checkpoints WHERE tenant = ? ORDER BY seq", tenant)
 }
 
 var _ store.Audit = (*Store)(nil)

@@ -11,7 +11,7 @@ import (
 
 const clusterCols = "id, name_index, sealed, created_at"
 
-func scanCluster(tenant string, sc interface{ Scan(...any) error }) (store.Cluster, error) {
+func scanCluster(tenant string, sc rowScanner) (store.Cluster, error) {
 	c := store.Cluster{Tenant: tenant}
 	var created sql.NullInt64
 	if err := sc.Scan(&c.ID, &c.NameIndex, &c.Sealed, &created); err != nil {
@@ -61,21 +61,6 @@ func (s *Store) EnsureCluster(ctx context.Context, c store.Cluster) (store.Clust
 
 // ListClusters returns the tenant's clusters ordered by ID.
 func (s *Store) ListClusters(ctx context.Context, tenant string) ([]store.Cluster, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+clusterCols+" FROM clusters WHERE tenant = ? ORDER BY id", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing clusters: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.Cluster
-	for rows.Next() {
-		c, err := scanCluster(tenant, rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing clusters: %w", classify(err))
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing clusters: %w", classify(err))
-	}
-	return out, nil
+	scan := func(sc rowScanner) (store.Cluster, error) { return scanCluster(tenant, sc) }
+	return queryAll(ctx, s.r, "listing clusters", scan, "SELECT "+clusterCols+" FROM clusters WHERE tenant = ? ORDER BY id", tenant)
 }

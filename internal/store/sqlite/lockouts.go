@@ -13,7 +13,7 @@ import (
 
 const lockoutCols = "tenant, key, failures, first_failure_at, last_failure_at, locked_until"
 
-func scanLockout(sc interface{ Scan(...any) error }) (store.Lockout, error) {
+func scanLockout(sc rowScanner) (store.Lockout, error) {
 	var l store.Lockout
 	var first, last, until sql.NullInt64
 	if err := sc.Scan(&l.Tenant, &l.Key, &l.Failures, &first, &last, &until); err != nil {
@@ -86,15 +86,7 @@ func (s *Store) LockUntil(ctx context.Context, tenant string, key []byte, until 
 
 // GetLockout returns the record for key, or store.ErrNotFound.
 func (s *Store) GetLockout(ctx context.Context, tenant string, key []byte) (store.Lockout, error) {
-	row := s.r.QueryRowContext(ctx, "SELECT "+lockoutCols+" FROM lockouts WHERE tenant = ? AND key = ?", tenant, blobArg(key))
-	l, err := scanLockout(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Lockout{}, fmt.Errorf("store: lockout: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Lockout{}, fmt.Errorf("store: lockout: %w", classify(err))
-	}
-	return l, nil
+	return queryOne(ctx, s.r, "lockout", scanLockout, "SELECT "+lockoutCols+" FROM lockouts WHERE tenant = ? AND key = ?", tenant, blobArg(key))
 }
 
 // ClearLockout deletes the record for key.

@@ -12,7 +12,7 @@ import (
 
 const principalCols = "id, tenant, kind, name_index, state, role, sealed, created_at, updated_at, version, email_index, subject_index, last_seen_at"
 
-func scanPrincipal(sc interface{ Scan(...any) error }) (store.Principal, error) {
+func scanPrincipal(sc rowScanner) (store.Principal, error) {
 	var p store.Principal
 	var created, updated, seen sql.NullInt64
 	if err := sc.Scan(&p.ID, &p.Tenant, &p.Kind, &p.NameIndex, &p.State, &p.Role, &p.Sealed, &created, &updated, &p.Version, &p.EmailIndex, &p.SubjectIndex, &seen); err != nil {
@@ -84,15 +84,7 @@ func (s *Store) GetPrincipal(ctx context.Context, tenant, id string) (store.Prin
 // GetPrincipalByName returns the tenant's principal with nameIndex, or
 // store.ErrNotFound.
 func (s *Store) GetPrincipalByName(ctx context.Context, tenant string, nameIndex []byte) (store.Principal, error) {
-	row := s.r.QueryRowContext(ctx, "SELECT "+principalCols+" FROM principals WHERE tenant = ? AND name_index = ?", tenant, blobArg(nameIndex))
-	p, err := scanPrincipal(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Principal{}, fmt.Errorf("store: principal by name: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Principal{}, fmt.Errorf("store: principal by name: %w", classify(err))
-	}
-	return p, nil
+	return queryOne(ctx, s.r, "principal by name", scanPrincipal, "SELECT "+principalCols+" FROM principals WHERE tenant = ? AND name_index = ?", tenant, blobArg(nameIndex))
 }
 
 // GetPrincipalByEmail returns the tenant's principal with emailIndex, or
@@ -125,23 +117,7 @@ func (s *Store) principalByIndex(ctx context.Context, tenant, col string, index 
 
 // ListPrincipals returns the tenant's principals ordered by ID.
 func (s *Store) ListPrincipals(ctx context.Context, tenant string) ([]store.Principal, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+principalCols+" FROM principals WHERE tenant = ? ORDER BY id", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing principals: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.Principal
-	for rows.Next() {
-		p, err := scanPrincipal(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing principals: %w", classify(err))
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing principals: %w", classify(err))
-	}
-	return out, nil
+	return queryAll(ctx, s.r, "listing principals", scanPrincipal, "SELECT "+principalCols+" FROM principals WHERE tenant = ? ORDER BY id", tenant)
 }
 
 // UpdatePrincipal writes Kind, NameIndex, EmailIndex, SubjectIndex, State, Role,

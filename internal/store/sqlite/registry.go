@@ -52,19 +52,8 @@ func (s *Store) tenantRecord(ctx context.Context, id string) (store.TenantRecord
 		return store.TenantRecord{}, fmt.Errorf("store: tenant %q: %w", id, classify(err))
 	}
 	t.CreatedAt = fromNanos(created)
-	rows, err := s.r.QueryContext(ctx, "SELECT host FROM tenant_hosts WHERE tenant = ? ORDER BY host", id)
-	if err != nil {
-		return store.TenantRecord{}, fmt.Errorf("store: tenant %q: %w", id, classify(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return store.TenantRecord{}, fmt.Errorf("store: tenant %q: %w", id, classify(err))
-		}
-		t.Hosts = append(t.Hosts, h)
-	}
-	return t, rows.Err()
+	t.Hosts, err = queryAll(ctx, s.r, fmt.Sprintf("tenant %q", id), scanString, "SELECT host FROM tenant_hosts WHERE tenant = ? ORDER BY host", id)
+	return t, err
 }
 
 // GetTenant returns the tenant, or store.ErrNotFound.
@@ -87,22 +76,9 @@ func (s *Store) TenantByHost(ctx context.Context, host string) (store.TenantReco
 
 // ListTenantRecords lists every registered tenant.
 func (s *Store) ListTenantRecords(ctx context.Context) ([]store.TenantRecord, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT id FROM tenants ORDER BY id")
+	ids, err := queryAll(ctx, s.r, "listing tenants", scanString, "SELECT id FROM tenants ORDER BY id")
 	if err != nil {
-		return nil, fmt.Errorf("store: listing tenants: %w", classify(err))
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("store: listing tenants: %w", classify(err))
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing tenants: %w", classify(err))
+		return nil, err
 	}
 	out := make([]store.TenantRecord, 0, len(ids))
 	for _, id := range ids {

@@ -14,7 +14,7 @@ import (
 
 const requestCols = "id, tenant, principal_id, role, sealed, state, created_at, decided_at, decided_by"
 
-func scanRequest(sc interface{ Scan(...any) error }) (store.AccessRequest, error) {
+func scanRequest(sc rowScanner) (store.AccessRequest, error) {
 	var r store.AccessRequest
 	var created, decided sql.NullInt64
 	if err := sc.Scan(&r.ID, &r.Tenant, &r.PrincipalID, &r.Role, &r.Sealed, &r.State, &created, &decided, &r.DecidedBy); err != nil {
@@ -72,23 +72,7 @@ func (s *Store) ListAccessRequests(ctx context.Context, tenant, state string) ([
 		query += " AND state = ?"
 		args = append(args, state)
 	}
-	rows, err := s.r.QueryContext(ctx, query+" ORDER BY created_at, id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing access requests: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.AccessRequest
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing access requests: %w", classify(err))
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing access requests: %w", classify(err))
-	}
-	return out, nil
+	return queryAll(ctx, s.r, "listing access requests", scanRequest, query+" ORDER BY created_at, id", args...)
 }
 
 // DecideAccessRequest decides a pending request exactly once.

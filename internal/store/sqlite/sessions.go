@@ -14,7 +14,7 @@ import (
 
 const sessionCols = "id, tenant, principal_id, hash, stage, sealed, created_at, last_seen_at, expires_at, revoked_at"
 
-func scanSession(sc interface{ Scan(...any) error }) (store.Session, error) {
+func scanSession(sc rowScanner) (store.Session, error) {
 	var x store.Session
 	var created, seen, expires, revoked sql.NullInt64
 	if err := sc.Scan(&x.ID, &x.Tenant, &x.PrincipalID, &x.Hash, &x.Stage, &x.Sealed, &created, &seen, &expires, &revoked); err != nil {
@@ -60,15 +60,7 @@ func (s *Store) InsertSession(ctx context.Context, x store.Session) error {
 
 // GetSessionByHash returns the session whose secret hashes to hash.
 func (s *Store) GetSessionByHash(ctx context.Context, hash []byte) (store.Session, error) {
-	row := s.r.QueryRowContext(ctx, "SELECT "+sessionCols+" FROM sessions WHERE hash = ?", blobArg(hash))
-	x, err := scanSession(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Session{}, fmt.Errorf("store: session by hash: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Session{}, fmt.Errorf("store: session by hash: %w", classify(err))
-	}
-	return x, nil
+	return queryOne(ctx, s.r, "session by hash", scanSession, "SELECT "+sessionCols+" FROM sessions WHERE hash = ?", blobArg(hash))
 }
 
 // ListSessions lists sessions ordered by creation time and ID.
@@ -79,23 +71,7 @@ func (s *Store) ListSessions(ctx context.Context, tenant, principalID string) ([
 		query += " AND principal_id = ?"
 		args = append(args, principalID)
 	}
-	rows, err := s.r.QueryContext(ctx, query+" ORDER BY created_at, id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing sessions: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.Session
-	for rows.Next() {
-		x, err := scanSession(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing sessions: %w", classify(err))
-		}
-		out = append(out, x)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing sessions: %w", classify(err))
-	}
-	return out, nil
+	return queryAll(ctx, s.r, "listing sessions", scanSession, query+" ORDER BY created_at, id", args...)
 }
 
 // TouchSession moves LastSeenAt forward.

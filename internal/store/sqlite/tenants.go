@@ -11,28 +11,12 @@ import (
 
 // ListTenants returns every tenant with keys or rows, sorted.
 func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT tenant FROM keys UNION SELECT tenant FROM clusters
+	return queryAll(ctx, s.r, "listing tenants", scanString, `SELECT tenant FROM keys UNION SELECT tenant FROM clusters
 		UNION SELECT tenant FROM windows UNION SELECT tenant FROM principals
 		UNION SELECT tenant FROM tokens UNION SELECT tenant FROM sessions
 		UNION SELECT tenant FROM lockouts UNION SELECT tenant FROM access_requests
 		UNION SELECT tenant FROM agents UNION SELECT id FROM tenants
 		UNION SELECT tenant FROM audit UNION SELECT tenant FROM audit_checkpoints ORDER BY 1`)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing tenants: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, fmt.Errorf("store: listing tenants: %w", classify(err))
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing tenants: %w", classify(err))
-	}
-	return out, nil
 }
 
 // tenantTables are the tables DeleteTenantData empties for a tenant, children

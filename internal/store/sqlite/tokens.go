@@ -14,7 +14,7 @@ import (
 
 const tokenCols = "id, tenant, principal_id, hash, sealed, role, created_at, expires_at, revoked_at, last_used_at" // #nosec G101 -- column names
 
-func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
+func scanToken(sc rowScanner) (store.Token, error) {
 	var t store.Token
 	var created, expires, revoked, used sql.NullInt64
 	if err := sc.Scan(&t.ID, &t.Tenant, &t.PrincipalID, &t.Hash, &t.Sealed, &t.Role, &created, &expires, &revoked, &used); err != nil {
@@ -52,15 +52,7 @@ func (s *Store) InsertToken(ctx context.Context, t store.Token) error {
 
 // GetTokenByHash returns the token whose secret hashes to hash, or store.ErrNotFound.
 func (s *Store) GetTokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
-	row := s.r.QueryRowContext(ctx, "SELECT "+tokenCols+" FROM tokens WHERE hash = ?", blobArg(hash))
-	t, err := scanToken(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Token{}, fmt.Errorf("store: token by hash: %w", store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Token{}, fmt.Errorf("store: token by hash: %w", classify(err))
-	}
-	return t, nil
+	return queryOne(ctx, s.r, "token by hash", scanToken, "SELECT "+tokenCols+" FROM tokens WHERE hash = ?", blobArg(hash))
 }
 
 // ListTokens returns the tokens of a principal of tenant, or every token of the
@@ -72,23 +64,7 @@ func (s *Store) ListTokens(ctx context.Context, tenant, principalID string) ([]s
 		query += " AND principal_id = ?"
 		args = append(args, principalID)
 	}
-	rows, err := s.r.QueryContext(ctx, query+" ORDER BY created_at, id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing tokens: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: listing tokens: %w", classify(err))
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing tokens: %w", classify(err))
-	}
-	return out, nil
+	return queryAll(ctx, s.r, "listing tokens", scanToken, query+" ORDER BY created_at, id", args...)
 }
 
 // RevokeToken marks the token revoked at at. Revoking a revoked token keeps the
