@@ -95,8 +95,8 @@ type Options struct {
 	// dialer of internal/egress).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// AliveFile, if set, has its modification time moved to now by every turn
-	// of the delivery loop (at most every 10 s), whether deliveries succeed or
-	// not: a liveness probe (costwarden agent check) tells a hung agent from a
+	// of the delivery loop and after every window it sends (at most every
+	// 10 s), whether deliveries succeed or not: a liveness probe (costwarden agent check) tells a hung agent from a
 	// waiting one.
 	AliveFile string
 	Now       func() time.Time

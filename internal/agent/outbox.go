@@ -89,7 +89,7 @@ func (a *Agent) pushLoop(ctx context.Context) {
 	lastPrune := time.Time{}
 	drained := true
 	var touched time.Time
-	for ctx.Err() == nil {
+	alive := func() {
 		if now := a.opts.Now(); a.opts.AliveFile != "" && now.Sub(touched) >= 10*time.Second {
 			if err := touch(a.opts.AliveFile, now); err != nil {
 				a.log.Warn("marking the agent alive", "file", a.opts.AliveFile, "error", err)
@@ -97,6 +97,9 @@ func (a *Agent) pushLoop(ctx context.Context) {
 				touched = now
 			}
 		}
+	}
+	for ctx.Err() == nil {
+		alive()
 		pending, err := a.Pending(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -121,6 +124,7 @@ func (a *Agent) pushLoop(ctx context.Context) {
 				continue
 			}
 			retryAfter, err := a.push(ctx, w)
+			alive() // a long outbox (days after an outage) is delivered alive, window by window
 			if err == nil {
 				delete(notBefore, w.Start.Unix())
 				backoff = a.opts.RetryMin
