@@ -151,18 +151,7 @@ func (s *Store) principalByIndex(ctx context.Context, tenant, col string, index 
 
 // TouchPrincipal moves LastSeenAt forward; the version is unchanged.
 func (s *Store) TouchPrincipal(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: touching principal %q: zero time", id)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: touching principal %q: %w", id, err)
-	}
-	tag, err := s.pool.Exec(ctx, "UPDATE principals SET last_seen_at = GREATEST(COALESCE(last_seen_at, $1), $1) WHERE tenant = $2 AND id = $3", atArg, tenant, id)
-	if err != nil {
-		return fmt.Errorf("store: touching principal %q: %w", id, mapErr(err))
-	}
-	return notFoundIfZero(tag, "touching principal %q", id)
+	return s.touch(ctx, "principal", "principals", "last_seen_at", tenant, id, at)
 }
 
 // DeletePrincipal deletes the principal and, by foreign key, its tokens,
@@ -226,48 +215,72 @@ func (s *Store) ListTokens(ctx context.Context, tenant, principalID string) ([]s
 
 // RevokeToken revokes a token, keeping the first revocation time.
 func (s *Store) RevokeToken(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: revoking token %q: zero revocation time", id)
-	}
-	a, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: revoking token %q: %w", id, err)
-	}
-	tag, err := s.pool.Exec(ctx, "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant = $2 AND id = $3", a, tenant, id)
-	if err != nil {
-		return fmt.Errorf("store: revoking token %q: %w", id, mapErr(err))
-	}
-	return notFoundIfZero(tag, "revoking token %q", id)
+	return s.revoke(ctx, "token", "tokens", tenant, id, at)
 }
 
 // RevokePrincipalTokens revokes the principal's unrevoked tokens.
 func (s *Store) RevokePrincipalTokens(ctx context.Context, tenant, principalID string, at time.Time) (int, error) {
+	return s.revokeAll(ctx, "tokens", tenant, principalID, at)
+}
+
+// revoke marks one credential row (a token or session) revoked at at, keeping
+// the first revocation time; a missing row is store.ErrNotFound.
+func (s *Store) revoke(ctx context.Context, what, table, tenant, id string, at time.Time) error {
 	if at.IsZero() {
-		return 0, fmt.Errorf("store: revoking tokens of %q: zero revocation time", principalID)
+		return fmt.Errorf("store: revoking %s %q: zero revocation time", what, id)
 	}
 	a, err := timeArg(at)
 	if err != nil {
-		return 0, fmt.Errorf("store: revoking tokens of %q: %w", principalID, err)
+		return fmt.Errorf("store: revoking %s %q: %w", what, id, err)
 	}
-	tag, err := s.pool.Exec(ctx, "UPDATE tokens SET revoked_at = $1 WHERE tenant = $2 AND principal_id = $3 AND revoked_at IS NULL", a, tenant, principalID)
+	tag, err := s.pool.Exec(ctx, "UPDATE "+table+" SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant = $2 AND id = $3", a, tenant, id)
 	if err != nil {
-		return 0, fmt.Errorf("store: revoking tokens of %q: %w", principalID, mapErr(err))
+		return fmt.Errorf("store: revoking %s %q: %w", what, id, mapErr(err))
+	}
+	return notFoundIfZero(tag, "revoking "+what+" %q", id)
+}
+
+// revokeAll revokes a principal's unrevoked rows of table at at and reports
+// how many it revoked.
+func (s *Store) revokeAll(ctx context.Context, table, tenant, principalID string, at time.Time) (int, error) {
+	if at.IsZero() {
+		return 0, fmt.Errorf("store: revoking %s of %q: zero revocation time", table, principalID)
+	}
+	a, err := timeArg(at)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking %s of %q: %w", table, principalID, err)
+	}
+	tag, err := s.pool.Exec(ctx, "UPDATE "+table+" SET revoked_at = $1 WHERE tenant = $2 AND principal_id = $3 AND revoked_at IS NULL", a, tenant, principalID)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking %s of %q: %w", table, principalID, mapErr(err))
 	}
 	return int(tag.RowsAffected()), nil
 }
 
 // TouchToken moves LastUsedAt forward, never back.
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	return s.touch(ctx, "token", "tokens", "last_used_at", "", id, at)
+}
+
+// touch moves a row's time column forward to at (never back, so replicas
+// touching out of order keep the latest); tenant "" matches any tenant.
+func (s *Store) touch(ctx context.Context, what, table, column, tenant, id string, at time.Time) error {
 	if at.IsZero() {
-		return fmt.Errorf("store: touching token %q: zero time", id)
+		return fmt.Errorf("store: touching %s %q: zero time", what, id)
 	}
 	a, err := timeArg(at)
 	if err != nil {
-		return fmt.Errorf("store: touching token %q: %w", id, err)
+		return fmt.Errorf("store: touching %s %q: %w", what, id, err)
 	}
-	tag, err := s.pool.Exec(ctx, "UPDATE tokens SET last_used_at = GREATEST(COALESCE(last_used_at, $1), $1) WHERE id = $2", a, id)
+	q := "UPDATE " + table + " SET " + column + " = GREATEST(COALESCE(" + column + ", $1), $1) WHERE id = $2"
+	args := []any{a, id}
+	if tenant != "" {
+		q += " AND tenant = $3"
+		args = append(args, tenant)
+	}
+	tag, err := s.pool.Exec(ctx, q, args...)
 	if err != nil {
-		return fmt.Errorf("store: touching token %q: %w", id, mapErr(err))
+		return fmt.Errorf("store: touching %s %q: %w", what, id, mapErr(err))
 	}
-	return notFoundIfZero(tag, "touching token %q", id)
+	return notFoundIfZero(tag, "touching "+what+" %q", id)
 }

@@ -256,16 +256,5 @@ var (
 
 // TouchTokenOf is TouchToken within one tenant.
 func (s *Store) TouchTokenOf(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: touching token %q: zero time", id)
-	}
-	a, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: touching token %q: %w", id, err)
-	}
-	tag, err := s.pool.Exec(ctx, "UPDATE tokens SET last_used_at = GREATEST(COALESCE(last_used_at, $1), $1) WHERE id = $2 AND tenant = $3", a, id, tenant)
-	if err != nil {
-		return fmt.Errorf("store: touching token %q: %w", id, mapErr(err))
-	}
-	return notFoundIfZero(tag, "touching token %q", id)
+	return s.touch(ctx, "token", "tokens", "last_used_at", tenant, id, at)
 }

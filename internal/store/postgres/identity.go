@@ -75,50 +75,17 @@ func (s *Store) ListSessions(ctx context.Context, tenant, principalID string) ([
 
 // TouchSession moves LastSeenAt forward.
 func (s *Store) TouchSession(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: touching session %q: zero time", id)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: touching session %q: %w", id, err)
-	}
-	tag, err := s.pool.Exec(ctx, "UPDATE sessions SET last_seen_at = GREATEST(COALESCE(last_seen_at, $1), $1) WHERE tenant = $2 AND id = $3", atArg, tenant, id)
-	if err != nil {
-		return fmt.Errorf("store: touching session %q: %w", id, mapErr(err))
-	}
-	return notFoundIfZero(tag, "touching session %q", id)
+	return s.touch(ctx, "session", "sessions", "last_seen_at", tenant, id, at)
 }
 
 // RevokeSession marks the session revoked, keeping an earlier revocation time.
 func (s *Store) RevokeSession(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: revoking session %q: zero revocation time", id)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: revoking session %q: %w", id, err)
-	}
-	tag, err := s.pool.Exec(ctx, "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE tenant = $2 AND id = $3", atArg, tenant, id)
-	if err != nil {
-		return fmt.Errorf("store: revoking session %q: %w", id, mapErr(err))
-	}
-	return notFoundIfZero(tag, "revoking session %q", id)
+	return s.revoke(ctx, "session", "sessions", tenant, id, at)
 }
 
 // RevokePrincipalSessions revokes the principal's unrevoked sessions.
 func (s *Store) RevokePrincipalSessions(ctx context.Context, tenant, principalID string, at time.Time) (int, error) {
-	if at.IsZero() {
-		return 0, fmt.Errorf("store: revoking sessions of %q: zero revocation time", principalID)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return 0, fmt.Errorf("store: revoking sessions of %q: %w", principalID, err)
-	}
-	tag, err := s.pool.Exec(ctx, "UPDATE sessions SET revoked_at = $1 WHERE tenant = $2 AND principal_id = $3 AND revoked_at IS NULL", atArg, tenant, principalID)
-	if err != nil {
-		return 0, fmt.Errorf("store: revoking sessions of %q: %w", principalID, mapErr(err))
-	}
-	return int(tag.RowsAffected()), nil
+	return s.revokeAll(ctx, "sessions", tenant, principalID, at)
 }
 
 // PurgeSessions deletes expired or revoked sessions older than before.

@@ -81,46 +81,12 @@ func (s *Store) TouchSession(ctx context.Context, tenant, id string, at time.Tim
 
 // RevokeSession marks the session revoked, keeping an earlier revocation time.
 func (s *Store) RevokeSession(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: revoking session %q: zero revocation time", id)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: revoking session %q: %w", id, err)
-	}
-	db, err := s.writer()
-	if err != nil {
-		return err
-	}
-	res, err := db.ExecContext(ctx, "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant = ? AND id = ?", atArg, tenant, id)
-	if err != nil {
-		return fmt.Errorf("store: revoking session %q: %w", id, classify(err))
-	}
-	return requireOne(res, "revoking session %q", id)
+	return s.revoke(ctx, "session", "sessions", tenant, id, at)
 }
 
 // RevokePrincipalSessions revokes the principal's unrevoked sessions.
 func (s *Store) RevokePrincipalSessions(ctx context.Context, tenant, principalID string, at time.Time) (int, error) {
-	if at.IsZero() {
-		return 0, fmt.Errorf("store: revoking sessions of %q: zero revocation time", principalID)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return 0, fmt.Errorf("store: revoking sessions of %q: %w", principalID, err)
-	}
-	db, err := s.writer()
-	if err != nil {
-		return 0, err
-	}
-	res, err := db.ExecContext(ctx, "UPDATE sessions SET revoked_at = ? WHERE tenant = ? AND principal_id = ? AND revoked_at IS NULL", atArg, tenant, principalID)
-	if err != nil {
-		return 0, fmt.Errorf("store: revoking sessions of %q: %w", principalID, classify(err))
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: revoking sessions of %q: %w", principalID, err)
-	}
-	return int(n), nil
+	return s.revokeAll(ctx, "sessions", tenant, principalID, at)
 }
 
 // PurgeSessions deletes expired or revoked sessions older than before.

@@ -70,45 +70,57 @@ func (s *Store) ListTokens(ctx context.Context, tenant, principalID string) ([]s
 // RevokeToken marks the token revoked at at. Revoking a revoked token keeps the
 // first revocation time; a missing token is store.ErrNotFound.
 func (s *Store) RevokeToken(ctx context.Context, tenant, id string, at time.Time) error {
-	if at.IsZero() {
-		return fmt.Errorf("store: revoking token %q: zero revocation time", id)
-	}
-	atArg, err := timeArg(at)
-	if err != nil {
-		return fmt.Errorf("store: revoking token %q: %w", id, err)
-	}
-	db, err := s.writer()
-	if err != nil {
-		return err
-	}
-	res, err := db.ExecContext(ctx, "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant = ? AND id = ?", atArg, tenant, id)
-	if err != nil {
-		return fmt.Errorf("store: revoking token %q: %w", id, classify(err))
-	}
-	return requireOne(res, "revoking token %q", id)
+	return s.revoke(ctx, "token", "tokens", tenant, id, at)
 }
 
 // RevokePrincipalTokens revokes the principal's unrevoked tokens at at and
 // reports how many it revoked.
 func (s *Store) RevokePrincipalTokens(ctx context.Context, tenant, principalID string, at time.Time) (int, error) {
+	return s.revokeAll(ctx, "tokens", tenant, principalID, at)
+}
+
+// revoke marks one credential row (a token or session) revoked at at, keeping
+// the first revocation time; a missing row is store.ErrNotFound.
+func (s *Store) revoke(ctx context.Context, what, table, tenant, id string, at time.Time) error {
 	if at.IsZero() {
-		return 0, fmt.Errorf("store: revoking tokens of %q: zero revocation time", principalID)
+		return fmt.Errorf("store: revoking %s %q: zero revocation time", what, id)
 	}
 	atArg, err := timeArg(at)
 	if err != nil {
-		return 0, fmt.Errorf("store: revoking tokens of %q: %w", principalID, err)
+		return fmt.Errorf("store: revoking %s %q: %w", what, id, err)
+	}
+	db, err := s.writer()
+	if err != nil {
+		return err
+	}
+	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant = ? AND id = ?", atArg, tenant, id)
+	if err != nil {
+		return fmt.Errorf("store: revoking %s %q: %w", what, id, classify(err))
+	}
+	return requireOne(res, "revoking "+what+" %q", id)
+}
+
+// revokeAll revokes a principal's unrevoked rows of table at at and reports
+// how many it revoked.
+func (s *Store) revokeAll(ctx context.Context, table, tenant, principalID string, at time.Time) (int, error) {
+	if at.IsZero() {
+		return 0, fmt.Errorf("store: revoking %s of %q: zero revocation time", table, principalID)
+	}
+	atArg, err := timeArg(at)
+	if err != nil {
+		return 0, fmt.Errorf("store: revoking %s of %q: %w", table, principalID, err)
 	}
 	db, err := s.writer()
 	if err != nil {
 		return 0, err
 	}
-	res, err := db.ExecContext(ctx, "UPDATE tokens SET revoked_at = ? WHERE tenant = ? AND principal_id = ? AND revoked_at IS NULL", atArg, tenant, principalID)
+	res, err := db.ExecContext(ctx, "UPDATE "+table+" SET revoked_at = ? WHERE tenant = ? AND principal_id = ? AND revoked_at IS NULL", atArg, tenant, principalID)
 	if err != nil {
-		return 0, fmt.Errorf("store: revoking tokens of %q: %w", principalID, classify(err))
+		return 0, fmt.Errorf("store: revoking %s of %q: %w", table, principalID, classify(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("store: revoking tokens of %q: %w", principalID, err)
+		return 0, fmt.Errorf("store: revoking %s of %q: %w", table, principalID, err)
 	}
 	return int(n), nil
 }
