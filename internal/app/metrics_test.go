@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/costwarden/costwarden/internal/app"
 	"github.com/costwarden/costwarden/internal/server"
 )
 
@@ -182,5 +183,44 @@ scrape_configs:
 		if !strings.HasPrefix(k, "with-token/") || v <= 0 {
 			t.Errorf("node_total_hourly_cost %s = %v", k, v)
 		}
+	}
+}
+
+// TestMetricsRightAfterAnHour: a server started in the first minutes of an hour
+// (before collect.closeDelay lets it close the hour that ended) still exports
+// that hour's costs: it once served empty cost series until the hour was
+// stored, and CI caught it when a test started at 02:00.
+func TestMetricsRightAfterAnHour(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	for _, after := range []time.Duration{5 * time.Second, 90 * time.Second} {
+		t.Run(after.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := testConfig(t, dir, 1)
+			token := strings.Repeat("m", 32)
+			tokenFile := filepath.Join(dir, "metrics.token")
+			if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Server.MetricsTokenFile = tokenFile
+			real := time.Now()
+			offset := real.Truncate(time.Hour).Add(time.Hour + after).Sub(real)
+			r := serve(t, cfg, func(e *app.Env) { e.Now = func() time.Time { return time.Now().Add(offset) } })
+			r.waitLog(t, "backfill complete")
+			req, _ := http.NewRequest("GET", "http://"+r.internal+"/metrics", nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, name := range []string{"node_total_hourly_cost", "container_cpu_allocation"} {
+				if !strings.Contains(string(body), "\n"+name+"{") {
+					t.Errorf("started %s after the hour: the scrape (%d) lacks %s", after, resp.StatusCode, name)
+				}
+			}
+		})
 	}
 }

@@ -85,8 +85,9 @@ type Ingester struct {
 
 	live atomic.Pointer[cost.Set]
 	// pending is the last computation of the hour before the open one, kept
-	// from the moment the next hour's first minute is computed until that hour
-	// is stored (collect.closeDelay later), so queries never lose it between.
+	// from the moment the next hour's first minute is computed (or, after a
+	// start in between, computed whole at once) until that hour is stored
+	// (collect.closeDelay later), so queries never lose it between.
 	pending   atomic.Pointer[cost.Set]
 	closedAny atomic.Bool
 	wake      chan struct{} // asks the history loop for a repair pass
@@ -672,6 +673,7 @@ func (in *Ingester) Step(ctx context.Context, liveFrom time.Time) {
 	now := in.opts.Now().UTC()
 	// The open hour first: its success tells that a failing source is back.
 	in.refreshOpen(ctx, now)
+	in.holdEnded(ctx, now)
 	due := in.dueHour(now)
 	hours, err := in.todo(ctx, liveFrom, due)
 	if err != nil {
@@ -729,6 +731,30 @@ func (in *Ingester) refreshOpen(ctx context.Context, now time.Time) {
 	in.mu.Lock()
 	in.status.LiveThrough = end
 	in.mu.Unlock()
+}
+
+// holdEnded computes the hour that has ended but is not closable yet when no
+// open-hour computation holds it — after a start within collect.closeDelay of
+// an hour's end, the live loop never saw that hour open — so queries do not
+// lose it until it is stored.
+func (in *Ingester) holdEnded(ctx context.Context, now time.Time) {
+	ended := now.Truncate(time.Hour).Add(-time.Hour)
+	if ended.Before(in.dueHour(now)) {
+		return // closable: Step stores it now
+	}
+	for _, s := range in.Open() {
+		if s.Window.Start.Equal(ended) {
+			return
+		}
+	}
+	set, err := in.compute(ctx, cost.NewWindow(ended, ended.Add(time.Hour)))
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, errNoData) {
+			in.opts.Log.Warn("computing the hour that ended", "cluster", in.src.Name(), "hour", ended, "error", err)
+		}
+		return
+	}
+	in.pending.Store(set)
 }
 
 // storeLiveAsPartial stores the last open-hour computation of hour h, if there is
