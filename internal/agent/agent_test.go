@@ -89,6 +89,9 @@ type central struct {
 	url    string
 	mu     sync.Mutex
 	events []agentapi.Event
+	// onRequest, if set, runs in every enrolment, ping and push the server
+	// handles (it looks up the tenant for each).
+	onRequest func()
 }
 
 func newCentral(t *testing.T, clk func() time.Time) *central {
@@ -104,6 +107,12 @@ func newCentral(t *testing.T, clk func() time.Time) *central {
 	api := agentapi.New(agentapi.Options{
 		CA: ca, Store: c.st, CertTTL: 2 * time.Hour, MaxSkew: 5 * time.Minute, Now: clk,
 		Tenants: func(_ context.Context, tenant string) (*sets.Sets, error) {
+			c.mu.Lock()
+			hook := c.onRequest
+			c.mu.Unlock()
+			if hook != nil {
+				hook()
+			}
 			if tenant != "default" {
 				return nil, errors.New("no such tenant")
 			}
@@ -636,4 +645,51 @@ func encodedHour(ctx context.Context, l *local, name string, hour time.Time) ([]
 		return nil, err
 	}
 	return codec.New().Encode(s), nil
+}
+
+// TestAliveThroughALongDelivery: delivering a long outbox (a day after an
+// outage) marks the agent alive window by window, so the liveness probe
+// (`costwarden agent check --max-age 10m`) never sees a stale mark while the
+// agent works: here every request takes three minutes of the agent's clock and
+// 20 windows take an hour.
+func TestAliveThroughALongDelivery(t *testing.T) {
+	ctx := t.Context()
+	clk := &clock{t: t0}
+	c := newCentral(t, clk.Now)
+	enr, err := c.admin.Add(ctx, "edge-backlog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	a, l := newAgent(t, c, dir, enr.JoinToken, clk.Now)
+	if _, err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fill(t, l.sets, "edge-backlog", t0.Truncate(time.Hour).Add(-20*time.Hour), 20)
+	var mu sync.Mutex
+	var worst time.Duration
+	requests := 0
+	c.mu.Lock()
+	c.onRequest = func() {
+		if fi, err := os.Stat(filepath.Join(dir, "agent.alive")); err == nil {
+			mu.Lock()
+			worst = max(worst, clk.Now().Sub(fi.ModTime()))
+			requests++
+			mu.Unlock()
+		}
+		clk.Add(3 * time.Minute)
+	}
+	c.mu.Unlock()
+	stop := runAgent(t, a)
+	waitDelivered(t, a, 20)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if requests < 20 {
+		t.Fatalf("the server saw %d requests with the agent marked alive, want at least the 20 pushes", requests)
+	}
+	if worst >= 10*time.Minute {
+		t.Errorf("during the delivery the alive mark was %s old at worst; the probe allows 10m", worst)
+	}
+	t.Logf("%d requests over %s of agent time; alive mark at most %s old", requests, clk.Now().Sub(t0), worst)
 }
