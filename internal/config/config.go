@@ -61,7 +61,7 @@ type ServerConfig struct {
 	AgentListen         string   `yaml:"agentListen" doc:"Address of the agents listener: agents enrol and push closed hourly windows there over TLS with client certificates from the internal CA (docs/multi-cluster.md). Empty: no agents listener."`
 	AgentAllowCIDRs     []string `yaml:"agentAllowCIDRs" doc:"Networks allowed to connect to server.agentListen; connections from elsewhere are closed before TLS. Empty: every address."`
 	TrustedProxies      []string `yaml:"trustedProxies" doc:"Networks (CIDR) of reverse proxies in front of server.listen. Only when a connection comes from one of them is its X-Forwarded-For header read, and the client is the rightmost address in it that is not itself a trusted proxy (used for login throttling, logs and server.allowCIDRs). Empty: X-Forwarded-For is ignored."`
-	InternalPrivateOnly bool     `yaml:"internalPrivateOnly" doc:"Refuse to start when server.internalListen binds an address that is not loopback, RFC 1918, IPv6 unique-local or link-local (a wildcard or a host name included)."`
+	InternalPrivateOnly bool     `yaml:"internalPrivateOnly" doc:"Refuse to start when server.internalListen binds an address that is not loopback, RFC 1918, RFC 6598 (100.64.0.0/10), IPv6 unique-local or link-local (a wildcard or a host name included)."`
 	InternalTLS         bool     `yaml:"internalTLS" doc:"Serve the internal listener (metrics) over HTTPS (TLS 1.2+) with the server's certificate (server.tls, or the self-signed one), so the scrape token and the cost series never cross the network in clear; Prometheus then scrapes with scheme https and that certificate's CA. Set it whenever server.internalListen is not loopback (the Helm chart does)."`
 }
 

@@ -58,7 +58,7 @@ func (c *Config) validateMulticluster(bad func(key, format string, args ...any))
 	}
 	if c.Server.InternalPrivateOnly && c.Server.InternalListen != "" {
 		if !PrivateBind(c.Server.InternalListen) {
-			bad("server.internalListen", "%q is not a loopback, RFC 1918 or unique-local address, and server.internalPrivateOnly is set (a wildcard address listens on every interface)", c.Server.InternalListen)
+			bad("server.internalListen", "%q is not a loopback, RFC 1918, RFC 6598, unique-local or link-local address, and server.internalPrivateOnly is set (a wildcard address listens on every interface)", c.Server.InternalListen)
 		}
 	}
 	a := c.Agents
@@ -117,7 +117,7 @@ func (c *Config) validateMulticluster(bad func(key, format string, args ...any))
 }
 
 // PrivateBind reports whether a listen address binds only private addresses:
-// loopback, RFC 1918, IPv6 unique-local (fc00::/7) or link-local. A wildcard
+// loopback, RFC 1918, RFC 6598, IPv6 unique-local (fc00::/7) or link-local. A wildcard
 // (":9003", "0.0.0.0", "::") and host names are not private: they may bind
 // public interfaces.
 func PrivateBind(addr string) bool {
@@ -133,5 +133,9 @@ func PrivateBind(addr string) bool {
 		return false
 	}
 	ip = ip.Unmap()
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast()
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || sharedAddressSpace.Contains(ip)
 }
+
+// sharedAddressSpace is RFC 6598's 100.64.0.0/10: not routed on the internet,
+// and the pod network of many clusters (EKS custom networking, GKE).
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")

@@ -62,7 +62,10 @@ func TestPrivateBind(t *testing.T) {
 	for addr, want := range map[string]bool{
 		"127.0.0.1:9003": true, "localhost:9003": true, "10.1.2.3:9003": true, "172.16.0.1:1": true, "192.168.1.1:1": true,
 		"[::1]:9003": true, "[fd00::1]:9003": true, "[fe80::1]:1": true,
-		":9003": false, "0.0.0.0:9003": false, "[::]:9003": false, "8.8.8.8:9003": false, "[2001:db8::1]:9003": false,
+		// A pod's address as the Helm chart writes it, and RFC 6598 pod networks.
+		"[10.244.3.17]:9003": true, "[100.64.0.9]:9003": true, "[100.127.255.1]:9003": true, "[100.128.0.1]:9003": false,
+		"[203.0.113.7]:9003": false,
+		":9003":              false, "0.0.0.0:9003": false, "[::]:9003": false, "8.8.8.8:9003": false, "[2001:db8::1]:9003": false,
 		"metrics.example.com:9003": false, "nonsense": false,
 	} {
 		if got := config.PrivateBind(addr); got != want {

@@ -363,9 +363,54 @@ func selector(m map[string]string, exprs int) string {
 	return "{" + strings.Join(kv, ",") + "}"
 }
 
+// samplePodIP is the address the kubelet gives the pod in these tests.
+const samplePodIP = "10.244.3.17"
+
+// podEnviron resolves the costwarden container's environment as the kubelet
+// does: downward-API fields from the pod (status.podIP = podIP) and $(VAR)
+// references to the variables before them. Other sources are errors: secrets
+// go through mounted files.
+func podEnviron(t *testing.T, dep *appsv1.Deployment, podIP string) []string {
+	t.Helper()
+	seen := map[string]string{}
+	var out []string
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		v := e.Value
+		switch {
+		case e.ValueFrom == nil:
+			for name, val := range seen {
+				v = strings.ReplaceAll(v, "$("+name+")", val)
+			}
+		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP":
+			v = podIP
+		default:
+			t.Fatalf("environment variable %s comes from %+v: only the pod's address may come from the downward API", e.Name, e.ValueFrom)
+		}
+		seen[e.Name] = v
+		out = append(out, e.Name+"="+v)
+	}
+	return out
+}
+
 // checkConfig loads the rendered configuration file with costwarden's own strict
-// loader (unknown keys and inline secrets are errors) and returns it.
+// loader (unknown keys and inline secrets are errors), in the environment the
+// container gets, and returns it.
 func checkConfig(t *testing.T, r *rendered) (config.Config, map[string]any) {
+	t.Helper()
+	cfg, text, err := loadConfigAt(t, r, samplePodIP)
+	if err != nil {
+		t.Fatalf("costwarden refuses the rendered configuration:\n%v\n%s", err, text)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal([]byte(text), &raw); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, raw
+}
+
+// loadConfigAt loads the rendered configuration as the container would in a
+// pod at podIP, and returns the file's text.
+func loadConfigAt(t *testing.T, r *rendered, podIP string) (config.Config, string, error) {
 	t.Helper()
 	cm := r.configMap(t)
 	text, ok := cm.Data["config.yaml"]
@@ -376,15 +421,8 @@ func checkConfig(t *testing.T, r *rendered) (config.Config, map[string]any) {
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(config.Sources{File: file, Environ: []string{"COSTWARDEN_CONFIG=/etc/costwarden/config/config.yaml"}})
-	if err != nil {
-		t.Fatalf("costwarden refuses the rendered configuration:\n%v\n%s", err, text)
-	}
-	var raw map[string]any
-	if err := yaml.Unmarshal([]byte(text), &raw); err != nil {
-		t.Fatal(err)
-	}
-	return cfg, raw
+	cfg, err := config.Load(config.Sources{File: file, Environ: podEnviron(t, r.deployment(t), podIP)})
+	return cfg, text, err
 }
 
 // fileKeys lists the configuration keys that name files, with their values.
@@ -496,10 +534,15 @@ func checkPod(t *testing.T, r *rendered, dep *appsv1.Deployment, cfg config.Conf
 	if m, ok := mounts["/tmp"]; !ok || m.ReadOnly {
 		t.Error("/tmp is not a writable volume")
 	}
-	for _, e := range c.Env {
-		if e.Name != "COSTWARDEN_CONFIG" || e.ValueFrom != nil {
-			t.Errorf("unexpected environment variable %s: configuration goes through the file, secrets through mounted files", e.Name)
-		}
+	// Configuration goes through the file and secrets through mounted files;
+	// only the metrics listener's address, the pod's own, comes from the
+	// environment (the kubelet alone knows it).
+	wantEnv := []string{"COSTWARDEN_CONFIG=/etc/costwarden/config/config.yaml"}
+	if server && slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" }) {
+		wantEnv = append(wantEnv, "POD_IP="+samplePodIP, fmt.Sprintf("COSTWARDEN_SERVER_INTERNAL_LISTEN=[%s]:%d", samplePodIP, c.Ports[slices.IndexFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" })].ContainerPort))
+	}
+	if got := podEnviron(t, dep, samplePodIP); !slices.Equal(got, wantEnv) {
+		t.Errorf("environment %v, want %v: configuration goes through the file, secrets through mounted files", got, wantEnv)
 	}
 	req, lim := c.Resources.Requests, c.Resources.Limits
 	if req.Cpu().IsZero() || req.Memory().IsZero() || lim.Memory().IsZero() {
@@ -547,6 +590,9 @@ func checkPod(t *testing.T, r *rendered, dep *appsv1.Deployment, cfg config.Conf
 	metrics := slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" })
 	if loopback := strings.HasPrefix(cfg.Server.InternalListen, "127.0.0.1:"); loopback == metrics {
 		t.Errorf("internal listener %q with a metrics port exposed = %v: it leaves loopback only when metrics are enabled", cfg.Server.InternalListen, metrics)
+	}
+	if metrics && (!strings.HasPrefix(cfg.Server.InternalListen, "["+samplePodIP+"]:") || !cfg.Server.InternalTLS) {
+		t.Errorf("metrics enabled: internal listener %q (TLS %v), want the pod's own address over TLS", cfg.Server.InternalListen, cfg.Server.InternalTLS)
 	}
 	if (cfg.Server.TLS.CertFile == "") != strings.Contains(r.notes, "SELF-SIGNED") {
 		t.Errorf("self-signed TLS (certFile %q) and the NOTES warning disagree:\n%s", cfg.Server.TLS.CertFile, r.notes)

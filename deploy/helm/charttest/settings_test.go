@@ -189,13 +189,14 @@ var settings = []setting{
 			"metrics.allowCIDRs":    []any{"10.244.0.0/16"},
 		},
 		config: map[string]any{
-			"server.allowCIDRs":         []any{"10.0.0.0/8", "2001:db8::/32"},
-			"server.trustedProxies":     []any{"10.244.0.0/16"},
-			"server.internalAllowCIDRs": []any{"10.244.0.0/16"},
-			"server.internalListen":     ":9003",
-			"server.internalTLS":        true,
+			"server.allowCIDRs":          []any{"10.0.0.0/8", "2001:db8::/32"},
+			"server.trustedProxies":      []any{"10.244.0.0/16"},
+			"server.internalAllowCIDRs":  []any{"10.244.0.0/16"},
+			"server.internalTLS":         true,
+			"server.internalPrivateOnly": true,
 		},
-		absent:   []string{"server.agentListen", "server.agentAllowCIDRs"},
+		// The address is the pod's, from the environment.
+		absent:   []string{"server.agentListen", "server.agentAllowCIDRs", "server.internalListen"},
 		ports:    []string{"https/8443", "metrics/9003"},
 		services: map[string][]string{"costwarden": {"https 443->https", "metrics 9003->metrics"}},
 		allow: []string{
@@ -205,6 +206,38 @@ var settings = []setting{
 		check: func(t *testing.T, r *rendered, cfg config.Config) {
 			if !slices.Equal(cfg.Server.TrustedProxies, []string{"10.244.0.0/16"}) || len(cfg.Server.AllowCIDRs) != 2 {
 				t.Errorf("loaded trustedProxies %v, allowCIDRs %v", cfg.Server.TrustedProxies, cfg.Server.AllowCIDRs)
+			}
+			if cfg.Server.InternalListen != "["+samplePodIP+"]:9003" || !cfg.Server.InternalPrivateOnly {
+				t.Errorf("internal listener %q, private only %v: want the pod's address, checked private", cfg.Server.InternalListen, cfg.Server.InternalPrivateOnly)
+			}
+			// An RFC 6598 pod network is private; a public pod address is refused at start.
+			if _, _, err := loadConfigAt(t, r, "100.64.12.9"); err != nil {
+				t.Errorf("a pod at 100.64.12.9: %v", err)
+			}
+			if _, _, err := loadConfigAt(t, r, "203.0.113.7"); err == nil || !strings.Contains(err.Error(), "server.internalListen") || !strings.Contains(err.Error(), "203.0.113.7") {
+				t.Errorf("a pod at the public address 203.0.113.7 loads (%v); want an error naming server.internalListen", err)
+			}
+		},
+	},
+	{
+		name: "metrics on pods with public addresses",
+		set: map[string]any{
+			"metrics.enabled":               true,
+			"metrics.requirePrivateAddress": false,
+			"metrics.from":                  []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}},
+		},
+		config:   map[string]any{"server.internalTLS": true},
+		absent:   []string{"server.internalListen", "server.internalPrivateOnly"},
+		ports:    []string{"https/8443", "metrics/9003"},
+		services: map[string][]string{"costwarden": {"https 443->https", "metrics 9003->metrics"}},
+		allow: []string{
+			"allow-https: in TCP/8443 from any",
+			"allow-metrics: in TCP/9003 from ns{kubernetes.io/metadata.name=monitoring}",
+		},
+		check: func(t *testing.T, r *rendered, cfg config.Config) {
+			c, _, err := loadConfigAt(t, r, "2600:1f14::17")
+			if err != nil || c.Server.InternalListen != "[2600:1f14::17]:9003" {
+				t.Errorf("a pod at 2600:1f14::17: %q, %v", c.Server.InternalListen, err)
 			}
 		},
 	},

@@ -137,8 +137,11 @@ win over .Values.config, whose schema admits only plain settings.
 {{- if $server -}}
 {{- $srv := dict "listen" ":8443" "internalListen" "127.0.0.1:9003" -}}
 {{- if $v.metrics.enabled -}}
-{{- $_ := set $srv "internalListen" (printf ":%d" (int $v.metrics.port)) -}}
+{{- /* The address is the pod's own, which only the kubelet knows: the
+deployment sets COSTWARDEN_SERVER_INTERNAL_LISTEN from the downward API. */ -}}
+{{- $_ := unset $srv "internalListen" -}}
 {{- $_ := set $srv "internalTLS" true -}}
+{{- if $v.metrics.requirePrivateAddress -}}{{- $_ := set $srv "internalPrivateOnly" true -}}{{- end -}}
 {{- if $v.metrics.tokenSecret.name -}}
 {{- $_ := set $srv "metricsTokenFile" "/etc/costwarden/metrics/token" -}}
 {{- end -}}
