@@ -226,6 +226,33 @@ func newAgent(t *testing.T, c *central, dir, token string, now func() time.Time)
 	return a, l
 }
 
+// enrolment is a central server at t0 and an agent enrolled with it.
+type enrolment struct {
+	clk   *clock
+	c     *central
+	a     *agent.Agent
+	l     *local // the agent's store
+	dir   string // the agent's data directory
+	token string // the join token it used
+}
+
+// enrolled adds the cluster name to a new central server and enrols an agent.
+func enrolled(t *testing.T, name string) enrolment {
+	t.Helper()
+	e := enrolment{clk: &clock{t: t0}, dir: t.TempDir()}
+	e.c = newCentral(t, e.clk.Now)
+	enr, err := e.c.admin.Add(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.token = enr.JoinToken
+	e.a, e.l = newAgent(t, e.c, e.dir, e.token, e.clk.Now)
+	if _, err := e.a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 func runAgent(t *testing.T, a *agent.Agent) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -342,17 +369,8 @@ func TestEnrolPushRenew(t *testing.T) {
 // cluster, and a server whose CA is not the pinned one.
 func TestRefusals(t *testing.T) {
 	ctx := t.Context()
-	clk := &clock{t: t0}
-	c := newCentral(t, clk.Now)
-	enr, err := c.admin.Add(ctx, "edge-eu1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	a, l := newAgent(t, c, dir, enr.JoinToken, clk.Now)
-	if _, err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e := enrolled(t, "edge-eu1")
+	clk, c, l, dir := e.clk, e.c, e.l, e.dir
 	hour := t0.Truncate(time.Hour).Add(-time.Hour)
 	fill(t, l.sets, "edge-eu1", hour, 1)
 	body, err := encodedHour(ctx, l, "edge-eu1", hour)
@@ -385,7 +403,7 @@ func TestRefusals(t *testing.T) {
 	}
 
 	t.Run("replayed join token", func(t *testing.T) {
-		b, _ := newAgent(t, c, t.TempDir(), enr.JoinToken, clk.Now)
+		b, _ := newAgent(t, c, t.TempDir(), e.token, clk.Now)
 		if _, err := b.Start(ctx); err == nil || !strings.Contains(err.Error(), "401") {
 			t.Fatalf("enrolling again with a used token = %v, want 401", err)
 		}
@@ -653,19 +671,9 @@ func encodedHour(ctx context.Context, l *local, name string, hour time.Time) ([]
 // agent works: here every request takes three minutes of the agent's clock and
 // 20 windows take an hour.
 func TestAliveThroughALongDelivery(t *testing.T) {
-	ctx := t.Context()
-	clk := &clock{t: t0}
-	c := newCentral(t, clk.Now)
-	enr, err := c.admin.Add(ctx, "edge-backlog")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	a, l := newAgent(t, c, dir, enr.JoinToken, clk.Now)
-	if _, err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	fill(t, l.sets, "edge-backlog", t0.Truncate(time.Hour).Add(-20*time.Hour), 20)
+	e := enrolled(t, "edge-backlog")
+	clk, c, a, dir := e.clk, e.c, e.a, e.dir
+	fill(t, e.l.sets, "edge-backlog", t0.Truncate(time.Hour).Add(-20*time.Hour), 20)
 	var mu sync.Mutex
 	var worst time.Duration
 	requests := 0

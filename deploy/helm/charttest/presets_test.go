@@ -111,7 +111,7 @@ var presets = []preset{
 		extra: map[string]any{
 			"metrics.enabled":                                  true,
 			"metrics.tokenSecret.name":                         "costwarden-metrics-token",
-			"metrics.from":                                     []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}},
+			"metrics.from":                                     fromMonitoring(),
 			"storage.postgres.clientCertSecret":                "costwarden-db-client",
 			"storage.postgres.ca":                              map[string]any{"secret": "costwarden-db-ca", "key": "ca.crt"},
 			"keys.awskms.credentialsSecret.name":               "costwarden-aws",
@@ -127,7 +127,7 @@ var presets = []preset{
 		allow: []string{
 			"allow-agents: in TCP/8444 from cidr{198.51.100.0/24}",
 			"allow-https: in TCP/8443 from " + ingressNginx,
-			"allow-metrics: in TCP/9003 from ns{kubernetes.io/metadata.name=monitoring}",
+			allowMetricsFromMonitoring,
 			kubeDNS,
 			"egress-kms: out TCP/443 to cidr{10.20.0.0/24}",
 			"egress-kube-api-server: out TCP/443,TCP/6443 to cidr{10.0.0.0/28}",
@@ -361,6 +361,19 @@ func selector(m map[string]string, exprs int) string {
 		kv = append(kv, fmt.Sprintf("+%d expressions", exprs))
 	}
 	return "{" + strings.Join(kv, ",") + "}"
+}
+
+// fromMonitoring is a metrics.from admitting the monitoring namespace.
+func fromMonitoring() []any {
+	return []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}}
+}
+
+// allowMetricsFromMonitoring is the policy fromMonitoring renders.
+const allowMetricsFromMonitoring = "allow-metrics: in TCP/9003 from ns{kubernetes.io/metadata.name=monitoring}"
+
+// metricsServices is the Service with the metrics port beside HTTPS.
+func metricsServices() map[string][]string {
+	return map[string][]string{"costwarden": {"https 443->https", "metrics 9003->metrics"}}
 }
 
 // samplePodIP is the address the kubelet gives the pod in these tests.

@@ -185,7 +185,7 @@ var settings = []setting{
 			"server.allowCIDRs":     []any{"10.0.0.0/8", "2001:db8::/32"},
 			"server.trustedProxies": []any{"10.244.0.0/16"},
 			"metrics.enabled":       true,
-			"metrics.from":          []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}},
+			"metrics.from":          fromMonitoring(),
 			"metrics.allowCIDRs":    []any{"10.244.0.0/16"},
 		},
 		config: map[string]any{
@@ -198,11 +198,8 @@ var settings = []setting{
 		// The address is the pod's, from the environment.
 		absent:   []string{"server.agentListen", "server.agentAllowCIDRs", "server.internalListen"},
 		ports:    []string{"https/8443", "metrics/9003"},
-		services: map[string][]string{"costwarden": {"https 443->https", "metrics 9003->metrics"}},
-		allow: []string{
-			"allow-https: in TCP/8443 from any",
-			"allow-metrics: in TCP/9003 from ns{kubernetes.io/metadata.name=monitoring}",
-		},
+		services: metricsServices(),
+		allow:    []string{"allow-https: in TCP/8443 from any", allowMetricsFromMonitoring},
 		check: func(t *testing.T, r *rendered, cfg config.Config) {
 			if !slices.Equal(cfg.Server.TrustedProxies, []string{"10.244.0.0/16"}) || len(cfg.Server.AllowCIDRs) != 2 {
 				t.Errorf("loaded trustedProxies %v, allowCIDRs %v", cfg.Server.TrustedProxies, cfg.Server.AllowCIDRs)
@@ -224,16 +221,13 @@ var settings = []setting{
 		set: map[string]any{
 			"metrics.enabled":               true,
 			"metrics.requirePrivateAddress": false,
-			"metrics.from":                  []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}},
+			"metrics.from":                  fromMonitoring(),
 		},
 		config:   map[string]any{"server.internalTLS": true},
 		absent:   []string{"server.internalListen", "server.internalPrivateOnly"},
 		ports:    []string{"https/8443", "metrics/9003"},
-		services: map[string][]string{"costwarden": {"https 443->https", "metrics 9003->metrics"}},
-		allow: []string{
-			"allow-https: in TCP/8443 from any",
-			"allow-metrics: in TCP/9003 from ns{kubernetes.io/metadata.name=monitoring}",
-		},
+		services: metricsServices(),
+		allow:    []string{"allow-https: in TCP/8443 from any", allowMetricsFromMonitoring},
 		check: func(t *testing.T, r *rendered, cfg config.Config) {
 			c, _, err := loadConfigAt(t, r, "2600:1f14::17")
 			if err != nil || c.Server.InternalListen != "[2600:1f14::17]:9003" {
