@@ -188,13 +188,7 @@ func (s *Store) InsertToken(ctx context.Context, t store.Token) error {
 	}
 	_, err = s.pool.Exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 		t.ID, t.Tenant, t.PrincipalID, t.Hash, blobArg(t.Sealed), t.Role, times[0], times[1], times[2], times[3])
-	if isFK(err) {
-		return fmt.Errorf("store: inserting token %q: principal %q: %w", t.ID, t.PrincipalID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: inserting token %q: %w", t.ID, mapErr(err))
-	}
-	return nil
+	return insertErr(err, "token", t.ID, "principal", t.PrincipalID)
 }
 
 // GetTokenByHash returns the token whose secret hashes to hash.

@@ -48,13 +48,7 @@ func (s *Store) InsertAgent(ctx context.Context, a store.Agent) error {
 		return fmt.Errorf("store: inserting agent %q: %w", a.ID, err)
 	}
 	_, err = s.pool.Exec(ctx, "INSERT INTO agents ("+agentCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)", args...)
-	if isFK(err) {
-		return fmt.Errorf("store: inserting agent %q: cluster %q: %w", a.ID, a.ClusterID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: inserting agent %q: %w", a.ID, mapErr(err))
-	}
-	return nil
+	return insertErr(err, "agent", a.ID, "cluster", a.ClusterID)
 }
 
 type rowQuerier interface {

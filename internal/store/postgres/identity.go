@@ -48,13 +48,7 @@ func (s *Store) InsertSession(ctx context.Context, x store.Session) error {
 	}
 	_, err = s.pool.Exec(ctx, "INSERT INTO sessions ("+sessionCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 		x.ID, x.Tenant, x.PrincipalID, x.Hash, x.Stage, blobArg(x.Sealed), ts[0], ts[1], ts[2], ts[3])
-	if isFK(err) {
-		return fmt.Errorf("store: inserting session %q: principal %q: %w", x.ID, x.PrincipalID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: inserting session %q: %w", x.ID, mapErr(err))
-	}
-	return nil
+	return insertErr(err, "session", x.ID, "principal", x.PrincipalID)
 }
 
 // GetSessionByHash returns the session whose secret hashes to hash.
@@ -212,13 +206,7 @@ func (s *Store) InsertAccessRequest(ctx context.Context, r store.AccessRequest) 
 	}
 	_, err = s.pool.Exec(ctx, "INSERT INTO access_requests ("+requestCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, '')",
 		r.ID, r.Tenant, r.PrincipalID, r.Role, blobArg(r.Sealed), r.State, created)
-	if isFK(err) {
-		return fmt.Errorf("store: inserting access request %q: principal %q: %w", r.ID, r.PrincipalID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: inserting access request %q: %w", r.ID, mapErr(err))
-	}
-	return nil
+	return insertErr(err, "access request", r.ID, "principal", r.PrincipalID)
 }
 
 // GetAccessRequest returns the tenant's request id, or store.ErrNotFound.

@@ -383,6 +383,20 @@ func isFK(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23503"
 }
 
+// insertErr wraps the error of inserting the row what/id, which refers to the
+// row parent/parentID: a missing parent is store.ErrNotFound, a duplicate
+// store.ErrConflict; nil stays nil.
+func insertErr(err error, what, id, parent, parentID string) error {
+	switch {
+	case err == nil:
+		return nil
+	case isFK(err):
+		return fmt.Errorf("store: inserting %s %q: %s %q: %w", what, id, parent, parentID, store.ErrNotFound)
+	default:
+		return fmt.Errorf("store: inserting %s %q: %w", what, id, mapErr(err))
+	}
+}
+
 // inTx runs fn in a transaction and commits if it succeeds.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/costwarden/costwarden/internal/store"
 )
 
@@ -52,13 +50,7 @@ func (s *Store) InsertAgent(ctx context.Context, a store.Agent) error {
 		return fmt.Errorf("store: inserting agent %q: %w", a.ID, err)
 	}
 	_, err = db.ExecContext(ctx, "INSERT INTO agents ("+agentCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...)
-	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
-		return fmt.Errorf("store: inserting agent %q: cluster %q: %w", a.ID, a.ClusterID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: inserting agent %q: %w", a.ID, conflictOr(err))
-	}
-	return nil
+	return insertErr(err, "agent", a.ID, "cluster", a.ClusterID)
 }
 
 func (s *Store) getAgent(ctx context.Context, q interface {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/costwarden/costwarden/internal/store"
 )
 
@@ -42,13 +40,7 @@ func (s *Store) InsertAccessRequest(ctx context.Context, r store.AccessRequest) 
 	}
 	_, err = db.ExecContext(ctx, "INSERT INTO access_requests ("+requestCols+") VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '')",
 		r.ID, r.Tenant, r.PrincipalID, r.Role, blobArg(r.Sealed), r.State, created)
-	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
-		return fmt.Errorf("store: inserting access request %q: principal %q: %w", r.ID, r.PrincipalID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: inserting access request %q: %w", r.ID, conflictOr(err))
-	}
-	return nil
+	return insertErr(err, "access request", r.ID, "principal", r.PrincipalID)
 }
 
 // GetAccessRequest returns the tenant's request id, or store.ErrNotFound.

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/costwarden/costwarden/internal/store"
 )
 
@@ -49,13 +47,7 @@ func (s *Store) InsertSession(ctx context.Context, x store.Session) error {
 	}
 	_, err = db.ExecContext(ctx, "INSERT INTO sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		x.ID, x.Tenant, x.PrincipalID, x.Hash, x.Stage, blobArg(x.Sealed), times[0], times[1], times[2], times[3])
-	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
-		return fmt.Errorf("store: inserting session %q: principal %q: %w", x.ID, x.PrincipalID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: inserting session %q: %w", x.ID, conflictOr(err))
-	}
-	return nil
+	return insertErr(err, "session", x.ID, "principal", x.PrincipalID)
 }
 
 // GetSessionByHash returns the session whose secret hashes to hash.

@@ -347,6 +347,20 @@ func conflictOr(err error) error {
 	return classify(err)
 }
 
+// insertErr wraps the error of inserting the row what/id, which refers to the
+// row parent/parentID: a missing parent is store.ErrNotFound, a duplicate
+// store.ErrConflict; nil stays nil.
+func insertErr(err error, what, id, parent, parentID string) error {
+	switch {
+	case err == nil:
+		return nil
+	case isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY):
+		return fmt.Errorf("store: inserting %s %q: %s %q: %w", what, id, parent, parentID, store.ErrNotFound)
+	default:
+		return fmt.Errorf("store: inserting %s %q: %w", what, id, conflictOr(err))
+	}
+}
+
 // Check runs PRAGMA quick_check on the open database.
 func (s *Store) Check(ctx context.Context) error {
 	return quickCheck(ctx, s.r, s.path)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/costwarden/costwarden/internal/store"
 )
 
@@ -41,13 +39,7 @@ func (s *Store) InsertToken(ctx context.Context, t store.Token) error {
 	}
 	_, err = db.ExecContext(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		t.ID, t.Tenant, t.PrincipalID, t.Hash, blobArg(t.Sealed), t.Role, times[0], times[1], times[2], times[3])
-	if isConstraint(err, sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY) {
-		return fmt.Errorf("store: inserting token %q: principal %q: %w", t.ID, t.PrincipalID, store.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: inserting token %q: %w", t.ID, conflictOr(err))
-	}
-	return nil
+	return insertErr(err, "token", t.ID, "principal", t.PrincipalID)
 }
 
 // GetTokenByHash returns the token whose secret hashes to hash, or store.ErrNotFound.
