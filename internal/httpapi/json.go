@@ -13,24 +13,30 @@ import (
 type num float64
 
 func (n num) MarshalJSON() ([]byte, error) {
+	return n.appendJSON(nil), nil
+}
+
+// appendJSON appends the number as MarshalJSON writes it.
+func (n num) appendJSON(dst []byte) []byte {
 	v := float64(n)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("0"), nil
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) { // zero: most cost fields of most rows
+		return append(dst, '0')
 	}
-	b := strconv.AppendFloat(nil, v, 'f', 6, 64)
+	start := len(dst)
+	b := strconv.AppendFloat(dst, v, 'f', 6, 64)
 	// Trim trailing zeros for readability: 0.042000 -> 0.042, 2.000000 -> 2.
 	i := len(b)
-	for i > 0 && b[i-1] == '0' {
+	for i > start && b[i-1] == '0' {
 		i--
 	}
-	if i > 0 && b[i-1] == '.' {
+	if i > start && b[i-1] == '.' {
 		i--
 	}
 	b = b[:i]
-	if string(b) == "-0" {
-		b = []byte("0")
+	if string(b[start:]) == "-0" {
+		b = append(b[:start], '0')
 	}
-	return b, nil
+	return b
 }
 
 type windowJSON struct {

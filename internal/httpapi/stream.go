@@ -40,6 +40,7 @@ func newAllocationStream(results []*allocation.Result) *allocationStream {
 func (s *allocationStream) WriteJSON(out io.Writer) error {
 	w := bufio.NewWriterSize(out, 64<<10)
 	w.WriteString(`{"code":` + strconv.Itoa(http.StatusOK) + `,"data":[`)
+	var row []byte
 	for i, res := range s.results {
 		if i > 0 {
 			w.WriteByte(',')
@@ -49,16 +50,12 @@ func (s *allocationStream) WriteJSON(out io.Writer) error {
 			if j > 0 {
 				w.WriteByte(',')
 			}
-			name, err := json.Marshal(al.Name)
-			if err != nil {
+			row = appendJSONString(row[:0], al.Name)
+			row = append(row, ':')
+			var err error
+			if row, err = newAllocationJSON(al).appendJSON(row); err != nil {
 				return err
 			}
-			row, err := json.Marshal(newAllocationJSON(al))
-			if err != nil {
-				return err
-			}
-			w.Write(name)
-			w.WriteByte(':')
 			w.Write(row)
 		}
 		w.WriteByte('}')
