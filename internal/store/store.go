@@ -11,6 +11,10 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -143,6 +147,43 @@ type SealedRow struct {
 	ID     string
 	Window WindowKey
 	Blob   []byte
+}
+
+// WindowCursor is the ScanSealed cursor after window k:
+// "resolution/startNanos/clusterID".
+func WindowCursor(k WindowKey) string {
+	return fmt.Sprintf("%d/%d/%s", k.Resolution, k.Start.UnixNano(), k.ClusterID)
+}
+
+// ParseWindowCursor reverses WindowCursor; "" is before the first window.
+func ParseWindowCursor(c string) (cluster string, res int, start int64, err error) {
+	if c == "" {
+		return "", -1, math.MinInt64, nil
+	}
+	parts := strings.SplitN(c, "/", 3)
+	if len(parts) == 3 {
+		res, err = strconv.Atoi(parts[0])
+		if err == nil {
+			start, err = strconv.ParseInt(parts[1], 10, 64)
+		}
+		if err == nil {
+			return parts[2], res, start, nil
+		}
+	}
+	return "", 0, 0, fmt.Errorf("store: bad window cursor %q", c)
+}
+
+// ParseAuditCursor reads a ScanSealed cursor of the audit table: the sequence
+// number of the last record returned, in decimal ("" is before the first).
+func ParseAuditCursor(cursor string) (int64, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	after, err := strconv.ParseInt(cursor, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("store: bad audit cursor %q", cursor)
+	}
+	return after, nil
 }
 
 // Sealed walks and replaces sealed blobs for the re-encryption job.

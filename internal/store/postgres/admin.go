@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,25 +16,12 @@ import (
 
 // ListTenants returns every tenant with keys or rows, sorted.
 func (s *Store) ListTenants(ctx context.Context) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT tenant FROM keys UNION SELECT tenant FROM clusters
+	return queryAll(ctx, s.pool, "listing tenants", scanString, `SELECT tenant FROM keys UNION SELECT tenant FROM clusters
 		UNION SELECT tenant FROM windows UNION SELECT tenant FROM principals
 		UNION SELECT tenant FROM tokens UNION SELECT tenant FROM sessions
 		UNION SELECT tenant FROM lockouts UNION SELECT tenant FROM access_requests
 		UNION SELECT tenant FROM agents UNION SELECT id FROM tenants
 		UNION SELECT tenant FROM audit UNION SELECT tenant FROM audit_checkpoints ORDER BY 1`)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing tenants: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, fmt.Errorf("store: listing tenants: %w", mapErr(err))
-		}
-		out = append(out, t)
-	}
-	return out, mapErr(rows.Err())
 }
 
 var tenantTables = []string{"sessions", "access_requests", "lockouts", "tokens", "principals", "agents", "windows", "clusters", "audit", "audit_checkpoints"}
@@ -86,71 +72,40 @@ func (s *Store) ScanSealed(ctx context.Context, table, tenant, cursor string, li
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []store.SealedRow
-	if table == store.TableWindows {
-		cluster, res, start := "", -1, int64(math.MinInt64)
-		if cursor != "" {
-			parts := strings.SplitN(cursor, "/", 3)
-			var err1, err2 error
-			if len(parts) == 3 {
-				res, err1 = strconv.Atoi(parts[0])
-				start, err2 = strconv.ParseInt(parts[1], 10, 64)
-				cluster = parts[2]
-			}
-			if len(parts) != 3 || err1 != nil || err2 != nil {
-				return nil, "", fmt.Errorf("store: bad window cursor %q", cursor)
-			}
-		}
-		rows, err := s.pool.Query(ctx, `SELECT cluster_id, resolution, start_unix, blob FROM windows
-			WHERE tenant = $1 AND (cluster_id, resolution, start_unix) > ($2, $3, $4)
-			ORDER BY cluster_id, resolution, start_unix LIMIT $5`, tenant, cluster, res, start, limit)
+	switch table {
+	case store.TableWindows:
+		cluster, res, start, err := store.ParseWindowCursor(cursor)
 		if err != nil {
-			return nil, "", fmt.Errorf("store: scanning sealed windows: %w", mapErr(err))
+			return nil, "", err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		out, err := queryAll(ctx, s.pool, "scanning sealed windows", func(sc pgx.Row) (store.SealedRow, error) {
 			r := store.SealedRow{Table: table, Tenant: tenant}
 			var res int16
 			var st int64
-			if err := rows.Scan(&r.Window.ClusterID, &res, &st, &r.Blob); err != nil {
-				return nil, "", fmt.Errorf("store: scanning sealed windows: %w", mapErr(err))
-			}
+			err := sc.Scan(&r.Window.ClusterID, &res, &st, &r.Blob)
 			r.Window.Tenant, r.Window.Resolution, r.Window.Start = tenant, uint8(res), time.Unix(0, st).UTC()
-			out = append(out, r)
+			return r, err
+		}, `SELECT cluster_id, resolution, start_unix, blob FROM windows
+			WHERE tenant = $1 AND (cluster_id, resolution, start_unix) > ($2, $3, $4)
+			ORDER BY cluster_id, resolution, start_unix LIMIT $5`, tenant, cluster, res, start, limit)
+		if err != nil || len(out) == 0 {
+			return nil, "", err
 		}
-		if err := rows.Err(); err != nil {
-			return nil, "", fmt.Errorf("store: scanning sealed windows: %w", mapErr(err))
-		}
-		if len(out) == 0 {
-			return nil, "", nil
-		}
-		k := out[len(out)-1].Window
-		return out, fmt.Sprintf("%d/%d/%s", k.Resolution, k.Start.UnixNano(), k.ClusterID), nil
-	}
-	if table == store.TableAudit {
+		return out, store.WindowCursor(out[len(out)-1].Window), nil
+	case store.TableAudit:
 		return s.scanSealedAudit(ctx, tenant, cursor, limit)
 	}
 	col, ok := sealedCol[table]
 	if !ok {
 		return nil, "", fmt.Errorf("store: no sealed table %q", table)
 	}
-	rows, err := s.pool.Query(ctx, "SELECT id, "+col+" FROM "+table+" WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3", tenant, cursor, limit)
-	if err != nil {
-		return nil, "", fmt.Errorf("store: scanning sealed %s: %w", table, mapErr(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
+	out, err := queryAll(ctx, s.pool, "scanning sealed "+table, func(sc pgx.Row) (store.SealedRow, error) {
 		r := store.SealedRow{Table: table, Tenant: tenant}
-		if err := rows.Scan(&r.ID, &r.Blob); err != nil {
-			return nil, "", fmt.Errorf("store: scanning sealed %s: %w", table, mapErr(err))
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("store: scanning sealed %s: %w", table, mapErr(err))
-	}
-	if len(out) == 0 {
-		return nil, "", nil
+		err := sc.Scan(&r.ID, &r.Blob)
+		return r, err
+	}, "SELECT id, "+col+" FROM "+table+" WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3", tenant, cursor, limit)
+	if err != nil || len(out) == 0 {
+		return nil, "", err
 	}
 	return out, out[len(out)-1].ID, nil
 }
@@ -198,9 +153,9 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 	defer tx.Rollback(ctx)
 	parts := []struct {
 		name, query string
-		scan        func(pgx.Rows) (store.Row, error)
+		scan        func(pgx.Row) (store.Row, error)
 	}{
-		{"meta", "SELECT key, value FROM meta ORDER BY key", func(r pgx.Rows) (store.Row, error) {
+		{"meta", "SELECT key, value FROM meta ORDER BY key", func(r pgx.Row) (store.Row, error) {
 			var m store.MetaRow
 			err := r.Scan(&m.Key, &m.Value)
 			if m.Value == nil {
@@ -208,7 +163,7 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			}
 			return store.Row{Meta: &m}, err
 		}},
-		{"keys", "SELECT tenant, version, kek_id, wrapped, created_at, state, uses FROM keys ORDER BY tenant, version", func(r pgx.Rows) (store.Row, error) {
+		{"keys", "SELECT tenant, version, kek_id, wrapped, created_at, state, uses FROM keys ORDER BY tenant, version", func(r pgx.Row) (store.Row, error) {
 			var k store.WrappedKey
 			var version, uses int64
 			var created *int64
@@ -216,35 +171,35 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			k.Version, k.CreatedAt, k.Uses = uint32(version), fromNanos(created), uint64(uses)
 			return store.Row{Key: &k}, err
 		}},
-		{"clusters", "SELECT tenant, " + clusterCols + " FROM clusters ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+		{"clusters", "SELECT tenant, " + clusterCols + " FROM clusters ORDER BY tenant, id", func(r pgx.Row) (store.Row, error) {
 			var c store.Cluster
 			var created *int64
 			err := r.Scan(&c.Tenant, &c.ID, &c.NameIndex, &c.Sealed, &created)
 			c.CreatedAt = fromNanos(created)
 			return store.Row{Cluster: &c}, err
 		}},
-		{"principals", "SELECT " + principalCols + " FROM principals ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+		{"principals", "SELECT " + principalCols + " FROM principals ORDER BY tenant, id", func(r pgx.Row) (store.Row, error) {
 			p, err := scanPrincipal(r)
 			return store.Row{Principal: &p}, err
 		}},
-		{"tokens", "SELECT " + tokenCols + " FROM tokens ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+		{"tokens", "SELECT " + tokenCols + " FROM tokens ORDER BY tenant, id", func(r pgx.Row) (store.Row, error) {
 			t, err := scanToken(r)
 			return store.Row{Token: &t}, err
 		}},
-		{"sessions", "SELECT " + sessionCols + " FROM sessions ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+		{"sessions", "SELECT " + sessionCols + " FROM sessions ORDER BY tenant, id", func(r pgx.Row) (store.Row, error) {
 			x, err := scanSession(r)
 			return store.Row{Session: &x}, err
 		}},
-		{"access_requests", "SELECT " + requestCols + " FROM access_requests ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+		{"access_requests", "SELECT " + requestCols + " FROM access_requests ORDER BY tenant, id", func(r pgx.Row) (store.Row, error) {
 			a, err := scanRequest(r)
 			return store.Row{AccessRequest: &a}, err
 		}},
-		{"agents", "SELECT " + agentCols + " FROM agents ORDER BY tenant, id", func(r pgx.Rows) (store.Row, error) {
+		{"agents", "SELECT " + agentCols + " FROM agents ORDER BY tenant, id", func(r pgx.Row) (store.Row, error) {
 			a, err := scanAgent(r)
 			return store.Row{Agent: &a}, err
 		}},
 		{"tenants", `SELECT t.id, t.state, t.created_at, COALESCE((SELECT array_agg(host ORDER BY host) FROM tenant_hosts h WHERE h.tenant = t.id), '{}')
-			FROM tenants t ORDER BY t.id`, func(r pgx.Rows) (store.Row, error) {
+			FROM tenants t ORDER BY t.id`, func(r pgx.Row) (store.Row, error) {
 			var t store.TenantRecord
 			var created *int64
 			err := r.Scan(&t.ID, &t.State, &created, &t.Hosts)
@@ -254,16 +209,16 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			}
 			return store.Row{Tenant: &t}, err
 		}},
-		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r pgx.Rows) (store.Row, error) {
+		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r pgx.Row) (store.Row, error) {
 			a, err := scanAudit(r)
 			return store.Row{Audit: &a}, err
 		}},
-		{"audit_checkpoints", "SELECT " + checkpointCols + " FROM audit_checkpoints ORDER BY tenant, seq", func(r pgx.Rows) (store.Row, error) {
+		{"audit_checkpoints", "SELECT " + checkpointCols + " FROM audit_checkpoints ORDER BY tenant, seq", func(r pgx.Row) (store.Row, error) {
 			c, err := scanCheckpoint(r)
 			return store.Row{AuditCheckpoint: &c}, err
 		}},
 		{"windows", `SELECT tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at
-			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r pgx.Rows) (store.Row, error) {
+			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r pgx.Row) (store.Row, error) {
 			var w store.Window
 			var res int16
 			var start int64
@@ -274,26 +229,7 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 		}},
 	}
 	for _, p := range parts {
-		if err := func() error {
-			rows, err := tx.Query(ctx, p.query)
-			if err != nil {
-				return fmt.Errorf("store: dump %s: %w", p.name, mapErr(err))
-			}
-			defer rows.Close()
-			for rows.Next() {
-				row, err := p.scan(rows)
-				if err != nil {
-					return fmt.Errorf("store: dump %s: %w", p.name, mapErr(err))
-				}
-				if err := fn(row); err != nil {
-					return err
-				}
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("store: dump %s: %w", p.name, mapErr(err))
-			}
-			return nil
-		}(); err != nil {
+		if err := queryEach(ctx, tx, "dump "+p.name, p.scan, fn, p.query); err != nil {
 			return err
 		}
 	}

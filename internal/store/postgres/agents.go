@@ -221,26 +221,17 @@ func (s *Store) TenantByHost(ctx context.Context, host string) (store.TenantReco
 
 // ListTenantRecords lists every registered tenant.
 func (s *Store) ListTenantRecords(ctx context.Context) ([]store.TenantRecord, error) {
-	rows, err := s.pool.Query(ctx, `SELECT t.id, t.state, t.created_at, COALESCE((SELECT array_agg(host ORDER BY host) FROM tenant_hosts h WHERE h.tenant = t.id), '{}')
-		FROM tenants t ORDER BY t.id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing tenants: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.TenantRecord
-	for rows.Next() {
+	return queryAll(ctx, s.pool, "listing tenants", func(r pgx.Row) (store.TenantRecord, error) {
 		var t store.TenantRecord
 		var created *int64
-		if err := rows.Scan(&t.ID, &t.State, &created, &t.Hosts); err != nil {
-			return nil, fmt.Errorf("store: listing tenants: %w", mapErr(err))
-		}
+		err := r.Scan(&t.ID, &t.State, &created, &t.Hosts)
 		t.CreatedAt = fromNanos(created)
 		if len(t.Hosts) == 0 {
 			t.Hosts = nil
 		}
-		out = append(out, t)
-	}
-	return out, mapErr(rows.Err())
+		return t, err
+	}, `SELECT t.id, t.state, t.created_at, COALESCE((SELECT array_agg(host ORDER BY host) FROM tenant_hosts h WHERE h.tenant = t.id), '{}')
+		FROM tenants t ORDER BY t.id`)
 }
 
 var (

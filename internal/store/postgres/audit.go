@@ -135,24 +135,7 @@ func (s *Store) ScanAudit(ctx context.Context, f store.AuditFilter, fn func(stor
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("store: scanning audit records: %w", mapErr(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanAudit(rows)
-		if err != nil {
-			return fmt.Errorf("store: scanning audit records: %w", mapErr(err))
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: scanning audit records: %w", mapErr(err))
-	}
-	return nil
+	return queryEach(ctx, s.pool, "scanning audit records", scanAudit, fn, q, args...)
 }
 
 var errProbe = errors.New("probe")
@@ -204,33 +187,19 @@ func (s *Store) ListAuditCheckpoints(ctx context.Context, tenant string) ([]stor
 
 // scanSealedAudit pages through a tenant's audit records by sequence number.
 func (s *Store) scanSealedAudit(ctx context.Context, tenant, cursor string, limit int) ([]store.SealedRow, string, error) {
-	after := int64(0)
-	if cursor != "" {
-		var err error
-		if after, err = strconv.ParseInt(cursor, 10, 64); err != nil {
-			return nil, "", fmt.Errorf("store: bad audit cursor %q", cursor)
-		}
-	}
-	rows, err := s.pool.Query(ctx, "SELECT seq, sealed FROM audit WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3", tenant, after, limit)
+	after, err := store.ParseAuditCursor(cursor)
 	if err != nil {
-		return nil, "", fmt.Errorf("store: scanning sealed audit: %w", mapErr(err))
+		return nil, "", err
 	}
-	defer rows.Close()
-	var out []store.SealedRow
-	for rows.Next() {
+	out, err := queryAll(ctx, s.pool, "scanning sealed audit", func(sc pgx.Row) (store.SealedRow, error) {
 		var seq int64
 		r := store.SealedRow{Table: store.TableAudit, Tenant: tenant}
-		if err := rows.Scan(&seq, &r.Blob); err != nil {
-			return nil, "", fmt.Errorf("store: scanning sealed audit: %w", mapErr(err))
-		}
+		err := sc.Scan(&seq, &r.Blob)
 		r.ID = strconv.FormatInt(seq, 10)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", fmt.Errorf("store: scanning sealed audit: %w", mapErr(err))
-	}
-	if len(out) == 0 {
-		return nil, "", nil
+		return r, err
+	}, "SELECT seq, sealed FROM audit WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3", tenant, after, limit)
+	if err != nil || len(out) == 0 {
+		return nil, "", err
 	}
 	return out, out[len(out)-1].ID, nil
 }

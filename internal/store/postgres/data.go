@@ -54,26 +54,14 @@ func (s *Store) PutMetaIfAbsent(ctx context.Context, key string, value []byte) (
 
 // ListKeys returns the tenant's key versions ordered by version.
 func (s *Store) ListKeys(ctx context.Context, tenant string) ([]store.WrappedKey, error) {
-	rows, err := s.pool.Query(ctx, "SELECT version, kek_id, wrapped, created_at, state, uses FROM keys WHERE tenant = $1 ORDER BY version", tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing keys: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.WrappedKey
-	for rows.Next() {
+	return queryAll(ctx, s.pool, "listing keys", func(r pgx.Row) (store.WrappedKey, error) {
 		k := store.WrappedKey{Tenant: tenant}
 		var version, uses int64
 		var created *int64
-		if err := rows.Scan(&version, &k.KEKID, &k.Wrapped, &created, &k.State, &uses); err != nil {
-			return nil, fmt.Errorf("store: listing keys: %w", mapErr(err))
-		}
+		err := r.Scan(&version, &k.KEKID, &k.Wrapped, &created, &k.State, &uses)
 		k.Version, k.CreatedAt, k.Uses = uint32(version), fromNanos(created), uint64(uses)
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing keys: %w", mapErr(err))
-	}
-	return out, nil
+		return k, err
+	}, "SELECT version, kek_id, wrapped, created_at, state, uses FROM keys WHERE tenant = $1 ORDER BY version", tenant)
 }
 
 // InsertKey adds a key version; an existing one is store.ErrConflict.
@@ -260,26 +248,19 @@ func (s *Store) WindowsSince(ctx context.Context, tenant string, after int64) (s
 	if after < 0 || after >= ch.Version {
 		return ch, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT resolution, cluster_id, start_unix, end_unix, partial, updated_at, version
-		FROM windows WHERE tenant = $1 AND version > $2 ORDER BY version`, tenant, after)
-	if err != nil {
-		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", mapErr(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
+	ch.Windows, err = queryAll(ctx, tx, "window changes", func(r pgx.Row) (store.WindowInfo, error) {
 		w := store.WindowInfo{WindowKey: store.WindowKey{Tenant: tenant}}
 		var res int16
 		var start int64
 		var end, updated *int64
-		if err := rows.Scan(&res, &w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version); err != nil {
-			return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", mapErr(err))
-		}
+		err := r.Scan(&res, &w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version)
 		w.Resolution = uint8(res)
 		w.Start, w.End, w.UpdatedAt = time.Unix(0, start).UTC(), fromNanos(end), fromNanos(updated)
-		ch.Windows = append(ch.Windows, w)
-	}
-	if err := rows.Err(); err != nil {
-		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", mapErr(err))
+		return w, err
+	}, `SELECT resolution, cluster_id, start_unix, end_unix, partial, updated_at, version
+		FROM windows WHERE tenant = $1 AND version > $2 ORDER BY version`, tenant, after)
+	if err != nil {
+		return store.WindowChanges{}, err
 	}
 	return ch, nil
 }
@@ -327,25 +308,16 @@ func (s *Store) ScanWindows(ctx context.Context, r store.WindowRange, fn func(st
 	for {
 		q := `SELECT cluster_id, start_unix, end_unix, partial, blob, updated_at FROM windows WHERE ` + where +
 			fmt.Sprintf(" AND (start_unix, cluster_id) > ($%d, $%d) ORDER BY start_unix, cluster_id LIMIT %d", len(args)+1, len(args)+2, page)
-		rows, err := s.pool.Query(ctx, q, append(args, afterStart, afterCluster)...)
-		if err != nil {
-			return fmt.Errorf("store: scanning windows: %w", mapErr(err))
-		}
-		var batch []store.Window
-		for rows.Next() {
+		batch, err := queryAll(ctx, s.pool, "scanning windows", func(row pgx.Row) (store.Window, error) {
 			w := store.Window{WindowKey: store.WindowKey{Tenant: r.Tenant, Resolution: r.Resolution}}
 			var start int64
 			var end, updated *int64
-			if err := rows.Scan(&w.ClusterID, &start, &end, &w.Partial, &w.Blob, &updated); err != nil {
-				rows.Close()
-				return fmt.Errorf("store: scanning windows: %w", mapErr(err))
-			}
+			err := row.Scan(&w.ClusterID, &start, &end, &w.Partial, &w.Blob, &updated)
 			w.Start, w.End, w.UpdatedAt = time.Unix(0, start).UTC(), fromNanos(end), fromNanos(updated)
-			batch = append(batch, w)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: scanning windows: %w", mapErr(err))
+			return w, err
+		}, q, append(args, afterStart, afterCluster)...)
+		if err != nil {
+			return err
 		}
 		for _, w := range batch {
 			if err := fn(w); err != nil {
@@ -363,23 +335,14 @@ func (s *Store) ScanWindows(ctx context.Context, r store.WindowRange, fn func(st
 // WindowStarts lists the windows in r without blobs.
 func (s *Store) WindowStarts(ctx context.Context, r store.WindowRange) ([]store.WindowInfo, error) {
 	where, args := rangeWhere(r)
-	rows, err := s.pool.Query(ctx, `SELECT cluster_id, start_unix, end_unix, partial, updated_at, version FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing windows: %w", mapErr(err))
-	}
-	defer rows.Close()
-	var out []store.WindowInfo
-	for rows.Next() {
+	return queryAll(ctx, s.pool, "listing windows", func(row pgx.Row) (store.WindowInfo, error) {
 		w := store.WindowInfo{WindowKey: store.WindowKey{Tenant: r.Tenant, Resolution: r.Resolution}}
 		var start int64
 		var end, updated *int64
-		if err := rows.Scan(&w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version); err != nil {
-			return nil, fmt.Errorf("store: listing windows: %w", mapErr(err))
-		}
+		err := row.Scan(&w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version)
 		w.Start, w.End, w.UpdatedAt = time.Unix(0, start).UTC(), fromNanos(end), fromNanos(updated)
-		out = append(out, w)
-	}
-	return out, mapErr(rows.Err())
+		return w, err
+	}, `SELECT cluster_id, start_unix, end_unix, partial, updated_at, version FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
 }
 
 // DeleteWindows deletes the windows in r and reports how many.

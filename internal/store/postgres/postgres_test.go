@@ -1,8 +1,6 @@
 package postgres_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/costwarden/costwarden/internal/store"
@@ -13,17 +11,7 @@ import (
 // srv is the package's PostgreSQL server, started by TestMain.
 var srv *pgtest.Server
 
-func TestMain(m *testing.M) {
-	s, err := pgtest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Run(m, &srv) }
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return srv.Open(t) })

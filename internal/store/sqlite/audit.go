@@ -112,24 +112,7 @@ func (s *Store) ScanAudit(ctx context.Context, f store.AuditFilter, fn func(stor
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("store: scanning audit records: %w", classify(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanAudit(rows)
-		if err != nil {
-			return fmt.Errorf("store: scanning audit records: %w", classify(err))
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: scanning audit records: %w", classify(err))
-	}
-	return nil
+	return queryEach(ctx, s.r, "scanning audit records", scanAudit, fn, q, args...)
 }
 
 func clampSeq(v uint64) int64 {

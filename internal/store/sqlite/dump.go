@@ -24,15 +24,15 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 	defer tx.Rollback()
 	type part struct {
 		name, query string
-		scan        func(*sql.Rows) (store.Row, error)
+		scan        func(rowScanner) (store.Row, error)
 	}
 	parts := []part{
-		{"meta", "SELECT key, value FROM meta ORDER BY key", func(r *sql.Rows) (store.Row, error) {
+		{"meta", "SELECT key, value FROM meta ORDER BY key", func(r rowScanner) (store.Row, error) {
 			var m store.MetaRow
 			err := r.Scan(&m.Key, &m.Value)
 			return store.Row{Meta: &m}, err
 		}},
-		{"keys", "SELECT tenant, version, kek_id, wrapped, created_at, state, uses FROM keys ORDER BY tenant, version", func(r *sql.Rows) (store.Row, error) {
+		{"keys", "SELECT tenant, version, kek_id, wrapped, created_at, state, uses FROM keys ORDER BY tenant, version", func(r rowScanner) (store.Row, error) {
 			var k store.WrappedKey
 			var created sql.NullInt64
 			var uses int64
@@ -40,7 +40,7 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			k.CreatedAt, k.Uses = fromNanos(created), uint64(uses)
 			return store.Row{Key: &k}, err
 		}},
-		{"clusters", "SELECT tenant, " + clusterCols + " FROM clusters ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+		{"clusters", "SELECT tenant, " + clusterCols + " FROM clusters ORDER BY tenant, id", func(r rowScanner) (store.Row, error) {
 			var tenant string
 			var c store.Cluster
 			var created sql.NullInt64
@@ -48,28 +48,28 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			c.Tenant, c.CreatedAt = tenant, fromNanos(created)
 			return store.Row{Cluster: &c}, err
 		}},
-		{"principals", "SELECT " + principalCols + " FROM principals ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+		{"principals", "SELECT " + principalCols + " FROM principals ORDER BY tenant, id", func(r rowScanner) (store.Row, error) {
 			p, err := scanPrincipal(r)
 			return store.Row{Principal: &p}, err
 		}},
-		{"tokens", "SELECT " + tokenCols + " FROM tokens ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+		{"tokens", "SELECT " + tokenCols + " FROM tokens ORDER BY tenant, id", func(r rowScanner) (store.Row, error) {
 			t, err := scanToken(r)
 			return store.Row{Token: &t}, err
 		}},
-		{"sessions", "SELECT " + sessionCols + " FROM sessions ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+		{"sessions", "SELECT " + sessionCols + " FROM sessions ORDER BY tenant, id", func(r rowScanner) (store.Row, error) {
 			x, err := scanSession(r)
 			return store.Row{Session: &x}, err
 		}},
-		{"access_requests", "SELECT " + requestCols + " FROM access_requests ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+		{"access_requests", "SELECT " + requestCols + " FROM access_requests ORDER BY tenant, id", func(r rowScanner) (store.Row, error) {
 			a, err := scanRequest(r)
 			return store.Row{AccessRequest: &a}, err
 		}},
-		{"agents", "SELECT " + agentCols + " FROM agents ORDER BY tenant, id", func(r *sql.Rows) (store.Row, error) {
+		{"agents", "SELECT " + agentCols + " FROM agents ORDER BY tenant, id", func(r rowScanner) (store.Row, error) {
 			a, err := scanAgent(r)
 			return store.Row{Agent: &a}, err
 		}},
 		{"tenants", `SELECT t.id, t.state, t.created_at, COALESCE((SELECT group_concat(host, ',') FROM
-			(SELECT host FROM tenant_hosts h WHERE h.tenant = t.id ORDER BY host)), '') FROM tenants t ORDER BY t.id`, func(r *sql.Rows) (store.Row, error) {
+			(SELECT host FROM tenant_hosts h WHERE h.tenant = t.id ORDER BY host)), '') FROM tenants t ORDER BY t.id`, func(r rowScanner) (store.Row, error) {
 			var t store.TenantRecord
 			var created sql.NullInt64
 			var hosts string
@@ -80,16 +80,16 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 			}
 			return store.Row{Tenant: &t}, err
 		}},
-		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r *sql.Rows) (store.Row, error) {
+		{"audit", "SELECT " + auditCols + " FROM audit ORDER BY tenant, seq", func(r rowScanner) (store.Row, error) {
 			a, err := scanAudit(r)
 			return store.Row{Audit: &a}, err
 		}},
-		{"audit_checkpoints", "SELECT " + checkpointCols + " FROM audit_checkpoints ORDER BY tenant, seq", func(r *sql.Rows) (store.Row, error) {
+		{"audit_checkpoints", "SELECT " + checkpointCols + " FROM audit_checkpoints ORDER BY tenant, seq", func(r rowScanner) (store.Row, error) {
 			c, err := scanCheckpoint(r)
 			return store.Row{AuditCheckpoint: &c}, err
 		}},
 		{"windows", `SELECT tenant, cluster_id, resolution, start_unix, end_unix, partial, blob, updated_at
-			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r *sql.Rows) (store.Row, error) {
+			FROM windows ORDER BY tenant, cluster_id, resolution, start_unix`, func(r rowScanner) (store.Row, error) {
 			var w store.Window
 			var start int64
 			var end, updated sql.NullInt64
@@ -99,26 +99,7 @@ func (s *Store) Dump(ctx context.Context, fn func(store.Row) error) error {
 		}},
 	}
 	for _, p := range parts {
-		if err := func() error {
-			rows, err := tx.QueryContext(ctx, p.query)
-			if err != nil {
-				return fmt.Errorf("store: dump %s: %w", p.name, classify(err))
-			}
-			defer rows.Close()
-			for rows.Next() {
-				row, err := p.scan(rows)
-				if err != nil {
-					return fmt.Errorf("store: dump %s: %w", p.name, classify(err))
-				}
-				if err := fn(row); err != nil {
-					return err
-				}
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("store: dump %s: %w", p.name, classify(err))
-			}
-			return nil
-		}(); err != nil {
+		if err := queryEach(ctx, tx, "dump "+p.name, p.scan, fn, p.query); err != nil {
 			return err
 		}
 	}

@@ -14,27 +14,15 @@ import (
 
 // ListKeys returns every key version of tenant, ordered by version.
 func (s *Store) ListKeys(ctx context.Context, tenant string) ([]store.WrappedKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT version, kek_id, wrapped, created_at, state, uses
-		FROM keys WHERE tenant = ? ORDER BY version`, tenant)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing keys: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.WrappedKey
-	for rows.Next() {
+	return queryAll(ctx, s.r, "listing keys", func(r rowScanner) (store.WrappedKey, error) {
 		k := store.WrappedKey{Tenant: tenant}
 		var created sql.NullInt64
 		var uses int64
-		if err := rows.Scan(&k.Version, &k.KEKID, &k.Wrapped, &created, &k.State, &uses); err != nil {
-			return nil, fmt.Errorf("store: listing keys: %w", classify(err))
-		}
+		err := r.Scan(&k.Version, &k.KEKID, &k.Wrapped, &created, &k.State, &uses)
 		k.CreatedAt, k.Uses = fromNanos(created), uint64(uses)
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing keys: %w", classify(err))
-	}
-	return out, nil
+		return k, err
+	}, `SELECT version, kek_id, wrapped, created_at, state, uses
+		FROM keys WHERE tenant = ? ORDER BY version`, tenant)
 }
 
 // InsertKey adds a key version; an existing (tenant, version) is store.ErrConflict.

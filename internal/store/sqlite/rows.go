@@ -18,24 +18,37 @@ type rowQuerier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// queryAll runs query and scans every row; what names the operation in errors
-// ("listing sessions").
-func queryAll[T any](ctx context.Context, q rowQuerier, what string, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+// queryEach runs query, scans each row and hands it to fn; an error from fn
+// stops the scan and is returned as it is. what names the operation in errors
+// ("scanning audit records").
+func queryEach[T any](ctx context.Context, q rowQuerier, what string, scan func(rowScanner) (T, error), fn func(T) error, query string, args ...any) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: %s: %w", what, classify(err))
+		return fmt.Errorf("store: %s: %w", what, classify(err))
 	}
 	defer rows.Close()
-	var out []T
 	for rows.Next() {
 		x, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: %s: %w", what, classify(err))
+			return fmt.Errorf("store: %s: %w", what, classify(err))
 		}
-		out = append(out, x)
+		if err := fn(x); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", what, classify(err))
+		return fmt.Errorf("store: %s: %w", what, classify(err))
+	}
+	return nil
+}
+
+// queryAll runs query and scans every row; what names the operation in errors
+// ("listing sessions").
+func queryAll[T any](ctx context.Context, q rowQuerier, what string, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	var out []T
+	err := queryEach(ctx, q, what, scan, func(x T) error { out = append(out, x); return nil }, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

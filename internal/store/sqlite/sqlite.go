@@ -255,23 +255,15 @@ func precheck(ctx context.Context, path string, latest int) error {
 
 // quickCheck runs PRAGMA quick_check; anything but "ok" is ErrCorrupt.
 func quickCheck(ctx context.Context, db *sql.DB, path string) error {
-	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
-	if err != nil {
-		return fmt.Errorf("store: checking %s: %w", path, classify(err))
-	}
-	defer rows.Close()
 	var problems []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return fmt.Errorf("store: checking %s: %w", path, classify(err))
-		}
+	err := queryEach(ctx, db, "checking "+path, scanString, func(line string) error {
 		if line != "ok" && len(problems) < 5 {
 			problems = append(problems, line)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: checking %s: %w", path, classify(err))
+		return nil
+	}, "PRAGMA quick_check")
+	if err != nil {
+		return err
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("store: %s: %w: %s", path, store.ErrCorrupt, strings.Join(problems, "; "))

@@ -56,25 +56,18 @@ func (s *Store) WindowsSince(ctx context.Context, tenant string, after int64) (s
 	if after < 0 || after >= ch.Version {
 		return ch, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT resolution, cluster_id, start_unix, end_unix, partial, updated_at, version
-		FROM windows INDEXED BY windows_by_version WHERE tenant = ? AND version > ? ORDER BY version`, tenant, after)
-	if err != nil {
-		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", classify(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
+	ch.Windows, err = queryAll(ctx, tx, "window changes", func(r rowScanner) (store.WindowInfo, error) {
 		w := store.WindowInfo{WindowKey: store.WindowKey{Tenant: tenant}}
 		var start int64
 		var end, updated sql.NullInt64
-		if err := rows.Scan(&w.Resolution, &w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version); err != nil {
-			return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", classify(err))
-		}
+		err := r.Scan(&w.Resolution, &w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version)
 		w.Start = time.Unix(0, start).UTC()
 		w.End, w.UpdatedAt = fromNanos(end), fromNanos(updated)
-		ch.Windows = append(ch.Windows, w)
-	}
-	if err := rows.Err(); err != nil {
-		return store.WindowChanges{}, fmt.Errorf("store: window changes: %w", classify(err))
+		return w, err
+	}, `SELECT resolution, cluster_id, start_unix, end_unix, partial, updated_at, version
+		FROM windows INDEXED BY windows_by_version WHERE tenant = ? AND version > ? ORDER BY version`, tenant, after)
+	if err != nil {
+		return store.WindowChanges{}, err
 	}
 	return ch, nil
 }
@@ -116,56 +109,31 @@ func rangeWhere(r store.WindowRange) (string, []any) {
 // row at a time; it returns fn's first error as is.
 func (s *Store) ScanWindows(ctx context.Context, r store.WindowRange, fn func(store.Window) error) error {
 	where, args := rangeWhere(r)
-	rows, err := s.r.QueryContext(ctx, `SELECT cluster_id, start_unix, end_unix, partial, blob, updated_at
-		FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
-	if err != nil {
-		return fmt.Errorf("store: scanning windows: %w", classify(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return queryEach(ctx, s.r, "scanning windows", func(row rowScanner) (store.Window, error) {
 		w := store.Window{WindowKey: store.WindowKey{Tenant: r.Tenant, Resolution: r.Resolution}}
 		var start int64
 		var end, updated sql.NullInt64
-		if err := rows.Scan(&w.ClusterID, &start, &end, &w.Partial, &w.Blob, &updated); err != nil {
-			return fmt.Errorf("store: scanning windows: %w", classify(err))
-		}
+		err := row.Scan(&w.ClusterID, &start, &end, &w.Partial, &w.Blob, &updated)
 		w.Start = time.Unix(0, start).UTC()
 		w.End, w.UpdatedAt = fromNanos(end), fromNanos(updated)
-		if err := fn(w); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: scanning windows: %w", classify(err))
-	}
-	return nil
+		return w, err
+	}, fn, `SELECT cluster_id, start_unix, end_unix, partial, blob, updated_at
+		FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
 }
 
 // WindowStarts lists the windows in r without their blobs, ordered like ScanWindows.
 func (s *Store) WindowStarts(ctx context.Context, r store.WindowRange) ([]store.WindowInfo, error) {
 	where, args := rangeWhere(r)
-	rows, err := s.r.QueryContext(ctx, `SELECT cluster_id, start_unix, end_unix, partial, updated_at, version
-		FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: listing windows: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.WindowInfo
-	for rows.Next() {
+	return queryAll(ctx, s.r, "listing windows", func(row rowScanner) (store.WindowInfo, error) {
 		w := store.WindowInfo{WindowKey: store.WindowKey{Tenant: r.Tenant, Resolution: r.Resolution}}
 		var start int64
 		var end, updated sql.NullInt64
-		if err := rows.Scan(&w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version); err != nil {
-			return nil, fmt.Errorf("store: listing windows: %w", classify(err))
-		}
+		err := row.Scan(&w.ClusterID, &start, &end, &w.Partial, &updated, &w.Version)
 		w.Start = time.Unix(0, start).UTC()
 		w.End, w.UpdatedAt = fromNanos(end), fromNanos(updated)
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: listing windows: %w", classify(err))
-	}
-	return out, nil
+		return w, err
+	}, `SELECT cluster_id, start_unix, end_unix, partial, updated_at, version
+		FROM windows WHERE `+where+` ORDER BY start_unix, cluster_id`, args...)
 }
 
 // DeleteWindows deletes the windows in r, counting the deletion in the tenant's
