@@ -177,11 +177,7 @@ func TestReplicasOnOnePostgres(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	ctx := t.Context()
-	pg, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Stop()
+	pg := pgtest.StartT(t)
 	shared := t.TempDir()
 	cfgA := onPostgres(t, testConfig(t, t.TempDir(), 1), pg)
 	cfgA.Demo.Pods = 40

@@ -219,11 +219,7 @@ func TestBackupWhileServingRestoreAndMigrate(t *testing.T) {
 	r2.stop()
 
 	// The same file migrates the installation to PostgreSQL.
-	pg, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Stop()
+	pg := pgtest.StartT(t)
 	cfg3 := onPostgres(t, testConfig(t, t.TempDir(), 1), pg)
 	if err := os.WriteFile(cfg3.Keys.File, key, 0o600); err != nil {
 		t.Fatal(err)
@@ -266,11 +262,7 @@ func TestServeOnPostgresWithKMS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	pg, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Stop()
+	pg := pgtest.StartT(t)
 	kms := kmstest.Start(t)
 	cfg := onPostgres(t, testConfig(t, t.TempDir(), 1), pg)
 	cfg.Keys.Provider = "awskms"

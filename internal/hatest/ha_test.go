@@ -238,11 +238,7 @@ func TestKillAReplicaAndStopPostgres(t *testing.T) {
 	}
 	ctx := t.Context()
 	began := time.Now()
-	pg, err := pgtest.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Stop()
+	pg := pgtest.StartT(t)
 	db := pg.NewDatabase(t)
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "pgpass")

@@ -3,7 +3,6 @@ package lease_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -18,17 +17,7 @@ import (
 
 var srv *pgtest.Server
 
-func TestMain(m *testing.M) {
-	s, err := pgtest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { pgtest.Run(m, &srv) }
 
 // runningJob records which replica runs the job and whether two ever ran at once.
 type runningJob struct {

@@ -324,6 +324,31 @@ func (s *Server) Open(t testing.TB) *postgres.Store {
 	return st
 }
 
+// Run is a test binary's TestMain: it starts one server for all the tests in
+// *srv, runs them, stops the server and exits with the tests' code.
+func Run(m *testing.M, srv **Server) {
+	s, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*srv = s
+	code := m.Run()
+	s.Stop()
+	os.Exit(code)
+}
+
+// StartT starts a server for test t and stops it when t ends.
+func StartT(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
 // Stop shuts the server down (fast shutdown) and removes its directory.
 func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
